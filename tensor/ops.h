@@ -1,0 +1,108 @@
+// Eager CPU kernels a decoder needs. Activations are f32 and contiguous; weights may be f32 or bf16.
+// Every kernel has a plain scalar reference (`*_ref`, tensor/ref/) that defines its semantics and is the
+// oracle its fast path is tested against. Semantics follow HF transformers (cited per function).
+// Shape letters: T tokens, S cached positions, C hidden, H query heads, Hkv key/value heads,
+// D head dim, F intermediate size, V vocab, N/K output/input features.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "tensor/tensor.h"
+
+namespace slm {
+
+// ---- matmul -------------------------------------------------------------------------------------
+// y (T, N) = x (T, K) · wᵀ + bias, with w (N, K) as HF stores nn.Linear weights; bias (N) or undefined.
+// w F32: f32 math (oneDNN).  w BF16: x is rounded to bf16, products accumulate in f32 (oneDNN bf16).
+Tensor linear(const Tensor& x, const Tensor& w, const Tensor& bias = Tensor());
+Tensor linear_ref(const Tensor& x, const Tensor& w, const Tensor& bias = Tensor());
+
+// ---- embedding ----------------------------------------------------------------------------------
+// out (T, C) f32 = table (V, C) [F32/BF16/F16] rows at ids (T) I32.  Out-of-range id -> slm::Error.
+Tensor embedding(const Tensor& table, const Tensor& ids);
+Tensor embedding_ref(const Tensor& table, const Tensor& ids);
+
+// ---- RMSNorm ------------------------------------------------------------------------------------
+// out (T, C) = x / sqrt(mean(x²) + eps) * (unit_offset ? 1 + w : w), rows independent.
+// unit_offset=true is Gemma's RMSNorm; w (C) may be F32 or BF16.
+Tensor rmsnorm(const Tensor& x, const Tensor& w, float eps, bool unit_offset);
+Tensor rmsnorm_ref(const Tensor& x, const Tensor& w, float eps, bool unit_offset);
+
+// ---- RoPE ---------------------------------------------------------------------------------------
+// Parameters of one rotary embedding, as transformers' modeling_rope_utils reads them.
+struct RopeParams {
+  std::string rope_type = "default";  // default | linear | dynamic | yarn | longrope | llama3
+  double rope_theta = 10000.0;
+  int64_t head_dim = 0;                // D
+  double partial_rotary_factor = 1.0;  // rotary dim = int(D * factor)
+  double factor = 1.0;                 // linear, dynamic, yarn, llama3 (longrope: derived if absent)
+  int64_t max_position_embeddings = 0;
+  int64_t original_max_position_embeddings = 0;  // 0 = not given
+  // llama3
+  double low_freq_factor = 1.0, high_freq_factor = 4.0;
+  // longrope
+  std::vector<double> short_factor, long_factor;
+  // yarn / longrope
+  double attention_factor = 0.0;  // 0 = not given (derived as transformers does)
+  double beta_fast = 32.0, beta_slow = 1.0;
+  double mscale = 0.0, mscale_all_dim = 0.0;  // 0 = not given
+  bool truncate = true;                       // yarn
+};
+
+int64_t rope_rotary_dim(const RopeParams& p);
+
+// inv_freq (rotary_dim/2) and attention scaling for a forward whose longest sequence is `seq_len`
+// (max position id + 1, which selects dynamic-NTK bases and longrope short/long factors).
+struct RopeFreqs {
+  std::vector<float> inv_freq;
+  float attention_scaling = 1.0f;
+};
+RopeFreqs rope_freqs(const RopeParams& p, int64_t seq_len);
+
+// cos/sin tables (T, rotary_dim) for positions pos[0..T), already multiplied by attention_scaling,
+// laid out as transformers' cat(freqs, freqs).
+struct RopeTable {
+  Tensor cos, sin;
+  int64_t rotary_dim = 0;
+};
+RopeTable rope_table(const RopeFreqs& f, const std::vector<int64_t>& positions);
+
+// In place on x (T, H, D): the first rotary_dim features of each head rotated with rotate_half pairing
+// (i with i + rotary_dim/2); the rest pass through.
+void rope_apply(Tensor& x, const RopeTable& t);
+void rope_apply_ref(Tensor& x, const RopeTable& t);
+
+// ---- attention ----------------------------------------------------------------------------------
+// out (T, H, D) = softmax(mask(softcap(scale · q kᵀ))) v per head; q (T, H, D), k/v (S, Hkv, D),
+// head h reads kv head h / (H / Hkv).  Query i sits at absolute position pos0 + i, key j at j.
+// Key j is visible to query i iff j <= pos0 + i and (window == 0 or pos0 + i - j < window).
+// softcap > 0: logits = softcap · tanh(logits / softcap) before masking.
+struct AttnParams {
+  float scale = 1.0f;
+  int64_t pos0 = 0;
+  int64_t window = 0;
+  float softcap = 0.0f;
+};
+Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v, const AttnParams& p);
+Tensor attention_ref(const Tensor& q, const Tensor& k, const Tensor& v, const AttnParams& p);
+
+// ---- elementwise --------------------------------------------------------------------------------
+enum class Activation { SiLU, GeluTanh, Gelu };
+// Parses HF ACT2FN names: silu, swish -> SiLU; gelu_pytorch_tanh, gelu_new -> GeluTanh (same formula);
+// gelu -> Gelu (erf).  Unknown -> slm::Error naming the value.
+Activation activation_from_name(const std::string& name);
+// out (T, F) = act(gate) * up
+Tensor gated_act(const Tensor& gate, const Tensor& up, Activation act);
+Tensor gated_act_ref(const Tensor& gate, const Tensor& up, Activation act);
+
+// In place: x = cap · tanh(x / cap)
+void softcap_inplace(Tensor& x, float cap);
+// In place, row-wise over the last dim (f32, max-subtracted).
+void softmax_inplace(Tensor& x);
+// a += b (same shape, f32)
+void add_inplace(Tensor& a, const Tensor& b);
+// a *= s
+void scale_inplace(Tensor& a, float s);
+
+}  // namespace slm
