@@ -3,8 +3,10 @@
 
 namespace slm::cli {
 
-std::vector<Verb> all_verbs() {
-  return {};
-}
+Verb make_info_verb();
+Verb make_logits_verb();
+Verb make_generate_verb();
+
+std::vector<Verb> all_verbs() { return {make_info_verb(), make_logits_verb(), make_generate_verb()}; }
 
 }  // namespace slm::cli

@@ -36,9 +36,11 @@ struct RopeParams {
   double rope_theta = 10000.0;
   int64_t head_dim = 0;                // D
   double partial_rotary_factor = 1.0;  // rotary dim = int(D * factor)
-  double factor = 1.0;                 // linear, dynamic, yarn, llama3 (longrope: derived if absent)
+  // linear, dynamic, yarn, longrope, llama3.  0 = not given: yarn and longrope derive it as
+  // max_position_embeddings / original_max_position_embeddings; linear, dynamic, llama3 need it.
+  double factor = 1.0;
   int64_t max_position_embeddings = 0;
-  int64_t original_max_position_embeddings = 0;  // 0 = not given
+  int64_t original_max_position_embeddings = 0;  // 0 = not given (llama3/yarn/longrope then use max_position_embeddings)
   // llama3
   double low_freq_factor = 1.0, high_freq_factor = 4.0;
   // longrope
@@ -54,6 +56,9 @@ int64_t rope_rotary_dim(const RopeParams& p);
 
 // inv_freq (rotary_dim/2) and attention scaling for a forward whose longest sequence is `seq_len`
 // (max position id + 1, which selects dynamic-NTK bases and longrope short/long factors).
+// transformers' dynamic_rope_update is stateful (it keeps the largest base seen since the sequence last fell
+// under max_position_embeddings); calling this with each forward's seq_len matches it while seq_len only grows,
+// as it does during generation.  Unknown rope_type or missing parameters -> slm::Error.
 struct RopeFreqs {
   std::vector<float> inv_freq;
   float attention_scaling = 1.0f;
@@ -78,6 +83,7 @@ void rope_apply_ref(Tensor& x, const RopeTable& t);
 // head h reads kv head h / (H / Hkv).  Query i sits at absolute position pos0 + i, key j at j.
 // Key j is visible to query i iff j <= pos0 + i and (window == 0 or pos0 + i - j < window).
 // softcap > 0: logits = softcap · tanh(logits / softcap) before masking.
+// S >= pos0 + T is required (the cache holds every current token), so no row is fully masked.
 struct AttnParams {
   float scale = 1.0f;
   int64_t pos0 = 0;
@@ -96,10 +102,12 @@ Activation activation_from_name(const std::string& name);
 Tensor gated_act(const Tensor& gate, const Tensor& up, Activation act);
 Tensor gated_act_ref(const Tensor& gate, const Tensor& up, Activation act);
 
-// In place: x = cap · tanh(x / cap)
+// In place on f32 x: x = cap · tanh(x / cap), cap > 0.
 void softcap_inplace(Tensor& x, float cap);
-// In place, row-wise over the last dim (f32, max-subtracted).
+void softcap_inplace_ref(Tensor& x, float cap);
+// In place, row-wise over the last dim (f32, max-subtracted, normalised by multiplying with 1/sum as torch does).
 void softmax_inplace(Tensor& x);
+void softmax_inplace_ref(Tensor& x);
 // a += b (same shape, f32)
 void add_inplace(Tensor& a, const Tensor& b);
 // a *= s

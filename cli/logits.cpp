@@ -1,0 +1,34 @@
+// slm logits MODEL_DIR --ids 3,17,250 --out FILE.safetensors — one forward over the whole sequence,
+// written as one F32 tensor `logits` of shape [T, vocab].
+#include <cstdio>
+
+#include "cli/common.h"
+#include "cli/verbs.h"
+#include "models/safetensors.h"
+
+namespace slm::cli {
+
+static int run_logits(const Args& a) {
+  std::vector<int32_t> ids = ids_option(a, "--ids");
+  if (!a.has("--out")) throw UsageError{"--out is required"};
+  std::unique_ptr<Model> m = load_model(a.positional[0], compute_mode(a));
+  KVCache cache = m->make_cache(int64_t(ids.size()));
+  Tensor logits = m->forward(ids, cache);
+  safetensors_write(a.str("--out"), {{"logits", logits}});
+  std::printf("wrote logits [%lld, %lld] to %s\n", (long long)logits.size(0), (long long)logits.size(1),
+              a.str("--out").c_str());
+  return 0;
+}
+
+Verb make_logits_verb() {
+  return {"logits",
+          "MODEL_DIR --ids 3,17,250 --out FILE.safetensors",
+          "Run the sequence once and write its logits as an F32 tensor 'logits' [T, vocab].",
+          {"MODEL_DIR"},
+          {{"--ids", "IDS", "comma-separated token ids", ""},
+           {"--out", "FILE", "output .safetensors file", ""},
+           compute_option()},
+          run_logits};
+}
+
+}  // namespace slm::cli

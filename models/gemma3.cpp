@@ -1,0 +1,35 @@
+// Gemma-3 (text): Gemma-2's layer plus per-head q/k RMSNorms (unit offset) before rope, and separate
+// rope parameters for sliding (local base) and full (global base, often linear-scaled) layers,
+// chosen per layer by layer_types (config). Reference: transformers modeling_gemma3.py.
+#include "models/families.h"
+#include "models/gemma2.h"
+
+namespace slm {
+namespace {
+
+class Gemma3Model : public Gemma2Model {
+ public:
+  using Gemma2Model::Gemma2Model;
+
+ protected:
+  void add_attention_tensors(std::vector<TensorSpec>& t, int64_t l) const override {
+    Gemma2Model::add_attention_tensors(t, l);
+    t.push_back(vector_spec(layer_name(l, "self_attn.q_norm.weight"), config_.head_dim, TensorRole::Norm));
+    t.push_back(vector_spec(layer_name(l, "self_attn.k_norm.weight"), config_.head_dim, TensorRole::Norm));
+  }
+  QKV qkv(const Tensor& h, int64_t l) const override {
+    QKV p = Gemma2Model::qkv(h, l);
+    const float eps = float(config_.rms_norm_eps);
+    p.q = head_rmsnorm(p.q, w(layer_name(l, "self_attn.q_norm.weight")), config_.num_attention_heads, eps, true);
+    p.k = head_rmsnorm(p.k, w(layer_name(l, "self_attn.k_norm.weight")), config_.num_key_value_heads, eps, true);
+    return p;
+  }
+};
+
+}  // namespace
+
+std::unique_ptr<Model> make_gemma3_text(const ModelConfig& c, ComputeMode m) {
+  return std::make_unique<Gemma3Model>(c, m);
+}
+
+}  // namespace slm

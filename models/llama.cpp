@@ -1,0 +1,118 @@
+// Llama family (see llama.h).
+#include "models/llama.h"
+
+#include <cmath>
+
+#include "tensor/error.h"
+
+namespace slm {
+
+TensorSpec linear_spec(const std::string& prefix, int64_t out, int64_t in) {
+  return {prefix + ".weight", {out, in}, TensorRole::Linear, true};
+}
+TensorSpec vector_spec(const std::string& name, int64_t n, TensorRole role) { return {name, {n}, role, false}; }
+
+LlamaModel::LlamaModel(const ModelConfig& c, ComputeMode mode) {
+  config_ = c;
+  mode_ = mode;
+  act_ = activation_from_name(c.hidden_act);
+}
+
+void LlamaModel::add_attention_tensors(std::vector<TensorSpec>& t, int64_t l) const {
+  const auto& c = config_;
+  const int64_t C = c.hidden_size, qd = c.num_attention_heads * c.head_dim, kvd = c.num_key_value_heads * c.head_dim;
+  const std::pair<const char*, int64_t> outs[] = {{"q_proj", qd}, {"k_proj", kvd}, {"v_proj", kvd}};
+  for (auto [name, n] : outs) {
+    t.push_back(linear_spec(layer_name(l, std::string("self_attn.") + name), n, C));
+    if (c.attention_bias)
+      t.push_back(vector_spec(layer_name(l, std::string("self_attn.") + name + ".bias"), n, TensorRole::Bias));
+  }
+  t.push_back(linear_spec(layer_name(l, "self_attn.o_proj"), C, qd));
+  if (c.attention_bias)
+    t.push_back(vector_spec(layer_name(l, "self_attn.o_proj.bias"), C, TensorRole::Bias));
+}
+
+void LlamaModel::add_mlp_tensors(std::vector<TensorSpec>& t, int64_t l) const {
+  const int64_t C = config_.hidden_size, F = config_.intermediate_size;
+  t.push_back(linear_spec(layer_name(l, "mlp.gate_proj"), F, C));
+  t.push_back(linear_spec(layer_name(l, "mlp.up_proj"), F, C));
+  t.push_back(linear_spec(layer_name(l, "mlp.down_proj"), C, F));
+  if (config_.mlp_bias) {
+    t.push_back(vector_spec(layer_name(l, "mlp.gate_proj.bias"), F, TensorRole::Bias));
+    t.push_back(vector_spec(layer_name(l, "mlp.up_proj.bias"), F, TensorRole::Bias));
+    t.push_back(vector_spec(layer_name(l, "mlp.down_proj.bias"), C, TensorRole::Bias));
+  }
+}
+
+void LlamaModel::add_norm_tensors(std::vector<TensorSpec>& t, int64_t l) const {
+  t.push_back(vector_spec(layer_name(l, "input_layernorm.weight"), config_.hidden_size, TensorRole::Norm));
+  t.push_back(vector_spec(layer_name(l, "post_attention_layernorm.weight"), config_.hidden_size, TensorRole::Norm));
+}
+
+std::vector<TensorSpec> LlamaModel::tensor_table() const {
+  const auto& c = config_;
+  std::vector<TensorSpec> t;
+  t.push_back({"model.embed_tokens.weight", {c.vocab_size, c.hidden_size}, TensorRole::Embedding, true});
+  for (int64_t l = 0; l < c.num_hidden_layers; ++l) {
+    add_norm_tensors(t, l);
+    add_attention_tensors(t, l);
+    add_mlp_tensors(t, l);
+  }
+  t.push_back(vector_spec("model.norm.weight", c.hidden_size, TensorRole::Norm));
+  if (!c.tie_word_embeddings) t.push_back({"lm_head.weight", {c.vocab_size, c.hidden_size}, TensorRole::LmHead, true});
+  return t;
+}
+
+Tensor LlamaModel::proj(const Tensor& x, const std::string& prefix) const {
+  const std::string bias = prefix + ".bias";
+  return linear(x, w(prefix + ".weight"), has_w(bias) ? w(bias) : Tensor());
+}
+
+Tensor LlamaModel::norm(const Tensor& x, const std::string& weight) const {
+  return rmsnorm(x, w(weight), float(config_.rms_norm_eps), norm_unit_offset_);
+}
+
+LlamaModel::QKV LlamaModel::qkv(const Tensor& h, int64_t l) const {
+  return {proj(h, layer_name(l, "self_attn.q_proj")), proj(h, layer_name(l, "self_attn.k_proj")),
+          proj(h, layer_name(l, "self_attn.v_proj"))};
+}
+
+Tensor LlamaModel::mlp(const Tensor& h, int64_t l) const {
+  Tensor a = gated_act(proj(h, layer_name(l, "mlp.gate_proj")), proj(h, layer_name(l, "mlp.up_proj")), act_);
+  return proj(a, layer_name(l, "mlp.down_proj"));
+}
+
+AttnSpec LlamaModel::attn_spec(int64_t l) const {
+  const auto& c = config_;
+  AttnSpec s;
+  s.H = c.num_attention_heads;
+  s.Hkv = c.num_key_value_heads;
+  s.D = c.head_dim;
+  s.scale = float(1.0 / std::sqrt(double(c.head_dim)));
+  s.window = c.layer_types[size_t(l)] == LayerType::SlidingAttention ? c.sliding_window : 0;
+  s.softcap = c.attn_logit_softcapping;
+  return s;
+}
+
+Tensor LlamaModel::embed(const Tensor& ids) { return embedding(w("model.embed_tokens.weight"), ids); }
+
+void LlamaModel::begin_forward(int64_t pos0, int64_t T) { rope_.build(config_, pos0, T); }
+
+void LlamaModel::layer(int64_t l, Tensor& x, KVCache& cache, int64_t pos0) {
+  Tensor h = norm(x, layer_name(l, "input_layernorm.weight"));
+  QKV p = qkv(h, l);
+  Tensor a = self_attention(p.q, p.k, p.v, rope_.for_layer(config_, l), attn_spec(l), cache, l, pos0);
+  add_inplace(x, proj(a, layer_name(l, "self_attn.o_proj")));
+  h = norm(x, layer_name(l, "post_attention_layernorm.weight"));
+  add_inplace(x, mlp(h, l));
+}
+
+Tensor LlamaModel::head(const Tensor& x) {
+  Tensor h = norm(x, "model.norm.weight");
+  const Tensor& lm = config_.tie_word_embeddings ? w("model.embed_tokens.weight") : w("lm_head.weight");
+  Tensor logits = linear(h, lm);
+  if (config_.final_logit_softcapping > 0) softcap_inplace(logits, config_.final_logit_softcapping);
+  return logits;
+}
+
+}  // namespace slm

@@ -1,0 +1,50 @@
+// Phi-3 / Phi-3.5 / Phi-4-mini: Llama with a fused qkv_proj (rows: q | k | v) and a fused
+// gate_up_proj (rows: gate | up), no biases, partial rotary and longrope through the config.
+// Reference: transformers modeling_phi3.py.
+#include "models/families.h"
+#include "models/llama.h"
+
+namespace slm {
+namespace {
+
+class Phi3Model : public LlamaModel {
+ public:
+  using LlamaModel::LlamaModel;
+
+  int64_t recompute_cache_at() const override {
+    const RopeParams& r = config_.rope_full;
+    return r.rope_type == "longrope" ? r.original_max_position_embeddings : 0;
+  }
+
+ protected:
+  void add_attention_tensors(std::vector<TensorSpec>& t, int64_t l) const override {
+    const auto& c = config_;
+    const int64_t C = c.hidden_size, qd = c.num_attention_heads * c.head_dim, kvd = c.num_key_value_heads * c.head_dim;
+    t.push_back(linear_spec(layer_name(l, "self_attn.qkv_proj"), qd + 2 * kvd, C));  // (H*D + 2*Hkv*D, C)
+    t.push_back(linear_spec(layer_name(l, "self_attn.o_proj"), C, qd));
+  }
+  void add_mlp_tensors(std::vector<TensorSpec>& t, int64_t l) const override {
+    const int64_t C = config_.hidden_size, F = config_.intermediate_size;
+    t.push_back(linear_spec(layer_name(l, "mlp.gate_up_proj"), 2 * F, C));  // (2F, C)
+    t.push_back(linear_spec(layer_name(l, "mlp.down_proj"), C, F));
+  }
+  QKV qkv(const Tensor& h, int64_t l) const override {
+    const auto& c = config_;
+    const int64_t qd = c.num_attention_heads * c.head_dim, kvd = c.num_key_value_heads * c.head_dim;
+    Tensor fused = proj(h, layer_name(l, "self_attn.qkv_proj"));  // (T, qd + 2 kvd)
+    return {fused.narrow(1, 0, qd).contiguous(), fused.narrow(1, qd, kvd).contiguous(),
+            fused.narrow(1, qd + kvd, kvd).contiguous()};
+  }
+  Tensor mlp(const Tensor& h, int64_t l) const override {
+    const int64_t F = config_.intermediate_size;
+    Tensor gu = proj(h, layer_name(l, "mlp.gate_up_proj"));  // (T, 2F)
+    Tensor a = gated_act(gu.narrow(1, 0, F).contiguous(), gu.narrow(1, F, F).contiguous(), act_);
+    return proj(a, layer_name(l, "mlp.down_proj"));
+  }
+};
+
+}  // namespace
+
+std::unique_ptr<Model> make_phi3(const ModelConfig& c, ComputeMode m) { return std::make_unique<Phi3Model>(c, m); }
+
+}  // namespace slm

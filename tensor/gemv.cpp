@@ -1,0 +1,74 @@
+// Decode GEMV y (N) = w (N, K) · x (K) for linear with T == 1, AVX-512 with a scalar fallback.
+// Four weight rows share each load of x; K tails use masked loads, so any K works. BF16 weights are widened to
+// f32 with a 16-bit shift (exact) and multiplied with x already rounded to bf16 by the caller, accumulating in
+// f32 FMA lanes: the semantics of linear_ref (tensor/ref/matmul_ref.cpp) up to summation order.
+// Rows are split over the OpenMP threads. Not a GEMM: T > 1 goes to oneDNN (tensor/matmul.cpp).
+#include <immintrin.h>
+
+#include <cstdint>
+
+namespace slm {
+
+namespace {
+
+constexpr int64_t kRows = 4;
+
+#ifdef __AVX512F__
+inline __m512 load_w(const float* w, int64_t k, __mmask16 m) { return _mm512_maskz_loadu_ps(m, w + k); }
+inline __m512 load_w(const uint16_t* w, int64_t k, __mmask16 m) {
+  __m256i h = _mm256_maskz_loadu_epi16(m, w + k);
+  return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
+}
+
+// y[0..rows) for `rows` <= kRows consecutive weight rows starting at w.
+template <class W>
+inline void dot_rows(const float* x, const W* w, float* y, int64_t K, int64_t rows) {
+  __m512 acc[kRows] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps()};
+  int64_t k = 0;
+  if (rows == kRows) {
+    for (; k + 16 <= K; k += 16) {
+      __m512 xv = _mm512_loadu_ps(x + k);
+      for (int64_t r = 0; r < kRows; ++r) acc[r] = _mm512_fmadd_ps(load_w(w + r * K, k, 0xffff), xv, acc[r]);
+    }
+  }
+  for (; k < K; k += 16) {
+    __mmask16 m = K - k >= 16 ? __mmask16(0xffff) : __mmask16((1u << (K - k)) - 1);
+    __m512 xv = _mm512_maskz_loadu_ps(m, x + k);
+    for (int64_t r = 0; r < rows; ++r) acc[r] = _mm512_fmadd_ps(load_w(w + r * K, k, m), xv, acc[r]);
+  }
+  for (int64_t r = 0; r < rows; ++r) y[r] = _mm512_reduce_add_ps(acc[r]);
+}
+#else
+inline float widen(float v) { return v; }
+inline float widen(uint16_t v) {
+  uint32_t u = uint32_t(v) << 16;
+  float f;
+  __builtin_memcpy(&f, &u, 4);
+  return f;
+}
+template <class W>
+inline void dot_rows(const float* x, const W* w, float* y, int64_t K, int64_t rows) {
+  for (int64_t r = 0; r < rows; ++r) {
+    float acc = 0.0f;
+    for (int64_t k = 0; k < K; ++k) acc += widen(w[r * K + k]) * x[k];
+    y[r] = acc;
+  }
+}
+#endif
+
+template <class W>
+void gemv(const float* x, const W* w, float* y, int64_t K, int64_t N) {
+  const int64_t blocks = (N + kRows - 1) / kRows;
+#pragma omp parallel for schedule(static) if (N * K >= (1 << 16))
+  for (int64_t b = 0; b < blocks; ++b) {
+    const int64_t n0 = b * kRows, rows = N - n0 < kRows ? N - n0 : kRows;
+    dot_rows(x, w + n0 * K, y + n0, K, rows);
+  }
+}
+
+}  // namespace
+
+void gemv_f32(const float* x, const float* w, float* y, int64_t K, int64_t N) { gemv(x, w, y, K, N); }
+void gemv_bf16(const float* x, const uint16_t* w, float* y, int64_t K, int64_t N) { gemv(x, w, y, K, N); }
+
+}  // namespace slm
