@@ -35,6 +35,7 @@ static int run_generate(const Args& a) {
   if (o.max_tokens == 0) return 0;
   GenerateResult r = generate(*m, ids, o);
   std::printf("\n");
+  std::fflush(stdout);
   std::fprintf(stderr, "[generate] prompt %zu tokens in %.3f s; %zu tokens in %.3f s (%.1f tok/s)%s\n", ids.size(),
                r.prefill_seconds, r.tokens.size(), r.decode_seconds,
                r.decode_seconds > 0 ? double(r.tokens.size()) / r.decode_seconds : 0.0,
