@@ -130,9 +130,10 @@ void Checkpoint::open_index(const std::string& index_path) {
   if (!j.is_object()) ckpt_fail(index_path, std::string("is a JSON ") + j.type_name() + ", expected an object");
   auto wm = j.find("weight_map");
   if (wm == j.end()) ckpt_fail(index_path, "has no weight_map — it is not a safetensors index; download it again");
-  if (!wm->is_object() || wm->empty())
-    ckpt_fail(index_path, std::string("weight_map is ") + (wm->is_object() ? "empty" : std::string("a JSON ") + wm->type_name()) +
-                              ", expected an object of tensor name -> shard file");
+  if (!wm->is_object())
+    ckpt_fail(index_path, std::string("weight_map is a JSON ") + wm->type_name() +
+                              ", expected an object of tensor name -> shard file — download the index again");
+  if (wm->empty()) ckpt_fail(index_path, "weight_map is empty: the index lists no tensors — download it again");
   const fs::path dir = fs::path(index_path).parent_path();
   std::map<std::string, size_t> shard_pos;
   for (const auto& [name, v] : wm->items()) {

@@ -5,6 +5,7 @@
 // unless they are known to be inert at inference (metadata, dropout, generation defaults).
 #include "models/config.h"
 
+#include <cmath>
 #include <cstdlib>
 #include <fstream>
 #include <set>
@@ -62,7 +63,10 @@ struct Reader {
     }
     const json& v = j[k];
     if (v.is_number_integer()) return v.get<int64_t>();
-    if (v.is_number_float() && v.get<double>() == double(int64_t(v.get<double>()))) return int64_t(v.get<double>());
+    if (v.is_number_float()) {  // 4096.0 is accepted; the range check keeps the cast defined
+      const double d = v.get<double>();
+      if (std::isfinite(d) && d == std::trunc(d) && d >= -9.2e18 && d <= 9.2e18) return int64_t(d);
+    }
     fail(k, "must be an integer, got " + v.dump());
   }
   double number(const std::string& k, double def) const {

@@ -56,7 +56,8 @@ std::string q(std::string_view s) { return quote_name(s); }
   throw Error("[safetensors] " + file + ": " + msg);
 }
 
-// Things people download by mistake, recognised by their first bytes.
+// Things people download by mistake, recognised by their first bytes. None can be a valid file (read as
+// a length, their first 8 bytes exceed the 100 MB limit): this only makes the message useful.
 void check_not_impostor(const std::string& file, const uint8_t* p, size_t size) {
   const std::string_view head(reinterpret_cast<const char*>(p), std::min<size_t>(size, 64));
   auto starts = [&](std::string_view prefix, bool nocase) {
@@ -213,7 +214,7 @@ void check_tiling(const std::string& file, std::vector<SafetensorsEntry>& entrie
       fail(file, u(e.begin - pos) + " unused bytes lie " +
                      (prev ? "between tensor " + q(prev->name) + " and tensor " + q(e.name)
                            : "before the first tensor " + q(e.name)) +
-                     " — the format forbids holes in the data section" + kCorrupt);
+                     "; the format forbids holes in the data section" + kCorrupt);
     pos = e.end;
     prev = &e;
   }

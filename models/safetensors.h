@@ -8,12 +8,13 @@
 // it describes (safetensors/src/tensor.rs: read_metadata, Metadata::validate, prepare).
 //
 // What open() checks, before any tensor data is touched (the reference's rules, plus a depth cap):
-//   file >= 8 bytes; header length <= 100 MB and within the file; header starts with '{', is UTF-8
-//   JSON, nested at most 16 deep, no key twice in one object; `__metadata__` optional, a string->string
-//   map; every tensor has `dtype` (a safetensors dtype name), `shape` (non-negative integers) and
-//   `data_offsets` [begin, end] relative to the data section (byte 8 + header length), begin <= end,
-//   end - begin == numel * element size (no overflow), end within the file; the tensors tile the data
-//   section exactly: no overlap, no gap, no trailing bytes (the spec forbids holes: polyglot files).
+//   file >= 8 bytes; header length <= 100 MB and within the file; the header is a UTF-8 JSON object
+//   (trailing spaces allowed), nested at most 16 deep, no key twice in one object; `__metadata__`
+//   optional, a string->string map; every tensor has `dtype` (a safetensors dtype name), `shape`
+//   (non-negative integers) and `data_offsets` [begin, end] relative to the data section (byte
+//   8 + header length), begin <= end, end - begin == numel * element size (no overflow, also of the
+//   strides of empty tensors), end within the file; the tensors tile the data section exactly: no
+//   overlap, no gap, no trailing bytes (the spec forbids holes, which would allow polyglot files).
 // Unsupported dtypes: any dtype the format defines (I64, U8, BOOL, F64, F8_E4M3, F4, ...) is validated
 //   at open and listed by names()/entries(); get() of a tensor whose dtype slm has no DType for
 //   throws, naming the tensor and dtype. A dtype name the format does not define fails open().

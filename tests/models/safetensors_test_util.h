@@ -5,6 +5,8 @@
 #include <unistd.h>
 
 #include <cstdint>
+#include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <functional>
@@ -44,11 +46,13 @@ inline std::string write_file(const std::string& path, const std::string& bytes)
 }
 
 // Runs `f`, which must throw slm::Error whose message contains every string in `parts`.
+// SLM_PRINT_ERRORS=1 prints each message, to review their wording.
 inline void expect_error(const std::function<void()>& f, const std::vector<std::string>& parts) {
   try {
     f();
   } catch (const Error& e) {
     const std::string msg = e.what();
+    if (std::getenv("SLM_PRINT_ERRORS")) std::printf("%s\n", msg.c_str());
     for (const std::string& p : parts)
       EXPECT_NE(msg.find(p), std::string::npos) << "message lacks \"" << p << "\":\n  " << msg;
     return;

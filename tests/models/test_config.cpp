@@ -196,3 +196,17 @@ TEST_F(WeightsVsConfig, MissingExtraAndMisshapenTensors) {
 }
 
 }  // namespace
+
+namespace {
+
+TEST(Config, HugeOrFractionalIntegersAreErrorsNotUndefinedBehaviour) {
+  json j = base("llama");
+  j["num_hidden_layers"] = 3e37;  // found by fuzz_config
+  EXPECT_NE(error_of(j).find("num_hidden_layers"), std::string::npos);
+  j["num_hidden_layers"] = 2.5;
+  EXPECT_NE(error_of(j).find("num_hidden_layers"), std::string::npos);
+  j["num_hidden_layers"] = 4.0;  // a float holding an integer is accepted
+  EXPECT_EQ(parse_config(j.dump()).num_hidden_layers, 4);
+}
+
+}  // namespace
