@@ -1,7 +1,8 @@
 // Attention fast path (see ops.h): one task per (head, query) row, parallel over both cores, f32 throughout.
 // Per row: logits over the visible key range only (causal + sliding window), scale, optional soft-cap, max,
 // exp, sum, p = e * (1/sum), out = Σ p_j v_j — transformers' eager_attention_forward order with a per-thread
-// scratch row instead of a (T, S) matrix. AVX-512 dot products and axpys; any head dim works (masked tails).
+// scratch row instead of a (T, S) matrix. Keys are transposed once per call so logits of 16 keys form one
+// AVX-512 FMA chain; exp/tanh are simd_math.h's (≈1.2 ulp); any head dim works (masked tails).
 // Not flash attention (no K/V tiling across rows) and not batched. Reference: tensor/ref/attention_ref.cpp.
 #include <immintrin.h>
 
@@ -11,6 +12,7 @@
 
 #include "tensor/kernel_util.h"
 #include "tensor/ops.h"
+#include "tensor/simd_math.h"
 
 namespace slm {
 
@@ -25,8 +27,10 @@ void attention_check(const Tensor& q, const Tensor& k, const Tensor& v, const At
   SLM_CHECK(Hkv > 0 && H % Hkv == 0, "[tensor] attention: " + std::to_string(H) +
                                          " query heads are not a multiple of " + std::to_string(Hkv) + " kv heads");
   SLM_CHECK(p.pos0 >= 0 && p.window >= 0, "[tensor] attention: pos0 and window must be >= 0");
-  SLM_CHECK(S >= p.pos0 + T, "[tensor] attention: the cache holds " + std::to_string(S) + " keys but queries reach "
-                                 "position " + std::to_string(p.pos0 + T - 1) + "; append k/v before attending");
+  SLM_CHECK(S >= p.pos0 + T, "[tensor] attention: the cache holds " + std::to_string(S) +
+                                 " keys but queries reach "
+                                 "position " +
+                                 std::to_string(p.pos0 + T - 1) + "; append k/v before attending");
   SLM_CHECK(p.softcap >= 0.0f, "[tensor] attention: softcap must be >= 0");
 }
 
@@ -35,68 +39,136 @@ namespace {
 // GCC 12 reports its own _mm512_undefined_* inside the reduction intrinsics as uninitialised (bug 105593).
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 
-#ifdef __AVX512F__
-inline __mmask16 tail_mask(int64_t n) { return n >= 16 ? __mmask16(0xffff) : __mmask16((1u << n) - 1); }
-
-inline float dot(const float* a, const float* b, int64_t D) {
-  __m512 acc = _mm512_setzero_ps();
-  for (int64_t d = 0; d < D; d += 16) {
-    __mmask16 m = tail_mask(D - d);
-    acc = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, a + d), _mm512_maskz_loadu_ps(m, b + d), acc);
-  }
-  return _mm512_reduce_add_ps(acc);
+// Keys of each kv head transposed to (Hkv, D, S), so 16 consecutive keys' logits are one FMA chain over d
+// with no horizontal sums. Costs one pass over K per call; query heads of a group share it.
+std::vector<float> transpose_keys(const Tensor& k) {
+  const int64_t S = k.size(0), Hkv = k.size(1), D = k.size(2);
+  constexpr int64_t kTile = 16;  // 16 keys x 16 features per tile: 16 lines read, 16 lines written
+  std::vector<float> kt(static_cast<size_t>(Hkv * D * S));
+  const float* kp = k.data<float>();
+  float* out = kt.data();
+  const int64_t key_tiles = (S + kTile - 1) / kTile;
+#pragma omp parallel for collapse(2) schedule(static) if (S * Hkv * D >= (1 << 15))
+  for (int64_t hk = 0; hk < Hkv; ++hk)
+    for (int64_t jt = 0; jt < key_tiles; ++jt) {
+      const int64_t j0 = jt * kTile, j1 = std::min(S, j0 + kTile);
+      for (int64_t d0 = 0; d0 < D; d0 += kTile)
+        for (int64_t d = d0; d < std::min(D, d0 + kTile); ++d)
+          for (int64_t j = j0; j < j1; ++j) out[(hk * D + d) * S + j] = kp[(j * Hkv + hk) * D + d];
+    }
+  return kt;
 }
 
-// o += p * v
-inline void axpy(float* o, float p, const float* v, int64_t D) {
-  const __m512 pv = _mm512_set1_ps(p);
-  for (int64_t d = 0; d < D; d += 16) {
-    __mmask16 m = tail_mask(D - d);
-    __m512 r = _mm512_fmadd_ps(pv, _mm512_maskz_loadu_ps(m, v + d), _mm512_maskz_loadu_ps(m, o + d));
-    _mm512_mask_storeu_ps(o + d, m, r);
+struct Row {
+  const float* q;   // (D)
+  float* out;       // (D)
+  const float* kt;  // (D, S) keys of this row's kv head
+  const float* v;   // value of key 0 of this kv head; key j at v + j * stride
+  int64_t lo, hi;   // visible keys [lo, hi]
+};
+
+#ifdef __AVX512F__
+inline __mmask16 tail_mask(int64_t n) {
+  return n >= 16 ? __mmask16(0xffff) : n <= 0 ? __mmask16(0) : __mmask16((1u << n) - 1);
+}
+
+// w[0..n) = softcap(scale · q·k_j) for keys lo..hi; returns their max. Four 16-key chains share each q[d].
+float row_logits(const Row& r, int64_t S, int64_t D, const AttnParams& p, float* w) {
+  const int64_t n = r.hi - r.lo + 1;
+  __m512 vmax = _mm512_set1_ps(-INFINITY);
+  for (int64_t j0 = 0; j0 < n; j0 += 64) {
+    __mmask16 m[4];
+    __m512 acc[4];
+    for (int c = 0; c < 4; ++c) m[c] = tail_mask(n - j0 - 16 * c), acc[c] = _mm512_setzero_ps();
+    const float* kt = r.kt + r.lo + j0;
+    for (int64_t d = 0; d < D; ++d) {
+      const __m512 qd = _mm512_set1_ps(r.q[d]);
+      for (int c = 0; c < 4; ++c)
+        acc[c] = _mm512_fmadd_ps(qd, _mm512_maskz_loadu_ps(m[c], kt + d * S + 16 * c), acc[c]);
+    }
+    for (int c = 0; c < 4; ++c) {
+      __m512 l = _mm512_mul_ps(acc[c], _mm512_set1_ps(p.scale));
+      if (p.softcap > 0.0f) {
+        const __m512 cap = _mm512_set1_ps(p.softcap);
+        l = _mm512_mul_ps(simd::tanh_ps(_mm512_div_ps(l, cap)), cap);
+      }
+      _mm512_mask_storeu_ps(w + j0 + 16 * c, m[c], l);
+      vmax = _mm512_mask_max_ps(vmax, m[c], vmax, l);
+    }
+  }
+  return _mm512_reduce_max_ps(vmax);
+}
+
+// w = exp(w - mx) in place; returns Σ w in double.
+double row_exp(float* w, int64_t n, float mx) {
+  __m512d s0 = _mm512_setzero_pd(), s1 = _mm512_setzero_pd();
+  for (int64_t j = 0; j < n; j += 16) {
+    const __mmask16 m = tail_mask(n - j);
+    __m512 e = simd::exp_ps(_mm512_sub_ps(_mm512_maskz_loadu_ps(m, w + j), _mm512_set1_ps(mx)));
+    e = _mm512_maskz_mov_ps(m, e);
+    _mm512_mask_storeu_ps(w + j, m, e);
+    s0 = _mm512_add_pd(s0, _mm512_cvtps_pd(_mm512_castps512_ps256(e)));
+    s1 = _mm512_add_pd(s1, _mm512_cvtps_pd(_mm512_extractf32x8_ps(e, 1)));
+  }
+  return _mm512_reduce_add_pd(_mm512_add_pd(s0, s1));
+}
+
+// out = Σ_j (w_j · inv) v_j, 64 features at a time held in registers.
+void row_values(const Row& r, const float* w, float inv, int64_t stride, int64_t D) {
+  const int64_t n = r.hi - r.lo + 1;
+  for (int64_t d0 = 0; d0 < D; d0 += 64) {
+    __mmask16 m[4];
+    __m512 acc[4];
+    for (int c = 0; c < 4; ++c) m[c] = tail_mask(D - d0 - 16 * c), acc[c] = _mm512_setzero_ps();
+    for (int64_t j = 0; j < n; ++j) {
+      const __m512 pj = _mm512_set1_ps(w[j] * inv);  // torch: p = e * (1/sum), then p @ v
+      const float* vj = r.v + (r.lo + j) * stride + d0;
+      for (int c = 0; c < 4; ++c) acc[c] = _mm512_fmadd_ps(pj, _mm512_maskz_loadu_ps(m[c], vj + 16 * c), acc[c]);
+    }
+    for (int c = 0; c < 4; ++c) _mm512_mask_storeu_ps(r.out + d0 + 16 * c, m[c], acc[c]);
   }
 }
 #else
-inline float dot(const float* a, const float* b, int64_t D) {
-  float acc = 0.0f;
-  for (int64_t d = 0; d < D; ++d) acc += a[d] * b[d];
-  return acc;
+float row_logits(const Row& r, int64_t S, int64_t D, const AttnParams& p, float* w) {
+  float mx = -INFINITY;
+  for (int64_t j = 0; j <= r.hi - r.lo; ++j) {
+    float acc = 0.0f;
+    for (int64_t d = 0; d < D; ++d) acc += r.q[d] * r.kt[d * S + r.lo + j];
+    float l = acc * p.scale;
+    if (p.softcap > 0.0f) l = std::tanh(l / p.softcap) * p.softcap;
+    mx = std::max(mx, w[j] = l);
+  }
+  return mx;
 }
-inline void axpy(float* o, float p, const float* v, int64_t D) {
-  for (int64_t d = 0; d < D; ++d) o[d] += p * v[d];
+double row_exp(float* w, int64_t n, float mx) {
+  double sum = 0.0;
+  for (int64_t j = 0; j < n; ++j) sum += (w[j] = std::exp(w[j] - mx));
+  return sum;
+}
+void row_values(const Row& r, const float* w, float inv, int64_t stride, int64_t D) {
+  for (int64_t d = 0; d < D; ++d) r.out[d] = 0.0f;
+  for (int64_t j = 0; j <= r.hi - r.lo; ++j)
+    for (int64_t d = 0; d < D; ++d) r.out[d] += (w[j] * inv) * r.v[(r.lo + j) * stride + d];
 }
 #endif
 
-struct Row {
-  const float* q;  // (D)
-  float* out;      // (D)
-  int64_t lo, hi;  // visible keys [lo, hi]
-};
-
-void attend_row(const Row& r, const float* k, const float* v, int64_t stride, int64_t D, const AttnParams& p,
-                std::vector<float>& w) {
+void attend_row(const Row& r, int64_t S, int64_t D, int64_t stride, const AttnParams& p, std::vector<float>& w) {
   const int64_t n = r.hi - r.lo + 1;
-  if (int64_t(w.size()) < n) w.resize(size_t(n));
-  float mx = -INFINITY;
-  for (int64_t j = 0; j < n; ++j) {
-    float l = dot(r.q, k + (r.lo + j) * stride, D) * p.scale;
-    if (p.softcap > 0.0f) l = std::tanh(l / p.softcap) * p.softcap;
-    w[size_t(j)] = l;
-    mx = std::max(mx, l);
-  }
-  double sum = 0.0;  // long rows: keep the normaliser accurate (torch reduces in many f32 lanes)
-  for (int64_t j = 0; j < n; ++j) sum += (w[size_t(j)] = std::exp(w[size_t(j)] - mx));
-  const float inv = 1.0f / float(sum);
-  for (int64_t d = 0; d < D; ++d) r.out[d] = 0.0f;
-  for (int64_t j = 0; j < n; ++j) axpy(r.out, w[size_t(j)] * inv, v + (r.lo + j) * stride, D);
+  if (int64_t(w.size()) < n + 64) w.resize(size_t(n + 64));
+  const float mx = row_logits(r, S, D, p, w.data());
+  // The sum is kept in double: long rows stay as accurate as torch's many-lane f32 reduction.
+  const double sum = row_exp(w.data(), n, mx);
+  row_values(r, w.data(), 1.0f / float(sum), stride, D);
 }
 
 }  // namespace
 
 Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v, const AttnParams& p) {
   attention_check(q, k, v, p);
-  const int64_t T = q.size(0), H = q.size(1), D = q.size(2), Hkv = k.size(1), group = H / Hkv;
+  const int64_t T = q.size(0), H = q.size(1), D = q.size(2), S = k.size(0), Hkv = k.size(1), group = H / Hkv;
   Tensor out = Tensor::empty({T, H, D});
+  if (out.numel() == 0) return out;
+  const std::vector<float> kt = transpose_keys(k);
   const float* qp = q.data<float>();
   float* op = out.data<float>();
   const int64_t stride = Hkv * D;  // between consecutive keys of one kv head
@@ -108,8 +180,8 @@ Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v, const AttnPa
       // Rows of one query position are adjacent tasks, so threads share the same keys in cache.
       const int64_t i = task / H, h = task % H, hk = h / group, qpos = p.pos0 + i;
       const int64_t lo = p.window > 0 ? std::max<int64_t>(0, qpos - p.window + 1) : 0;
-      Row r{qp + (i * H + h) * D, op + (i * H + h) * D, lo, qpos};
-      attend_row(r, k.data<float>() + hk * D, v.data<float>() + hk * D, stride, D, p, w);
+      Row r{qp + (i * H + h) * D, op + (i * H + h) * D, kt.data() + hk * D * S, v.data<float>() + hk * D, lo, qpos};
+      attend_row(r, S, D, stride, p, w);
     }
   }
   return out;

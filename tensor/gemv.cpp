@@ -1,11 +1,15 @@
 // Decode GEMV y (N) = w (N, K) · x (K) for linear with T == 1, AVX-512 with a scalar fallback.
-// Four weight rows share each load of x; K tails use masked loads, so any K works. BF16 weights are widened to
-// f32 with a 16-bit shift (exact) and multiplied with x already rounded to bf16 by the caller, accumulating in
-// f32 FMA lanes: the semantics of linear_ref (tensor/ref/matmul_ref.cpp) up to summation order.
+// Four weight rows share each load of x; K tails use masked loads, so any K works. BF16 weights meet x (already
+// rounded to bf16 by the caller) either through vdpbf16ps (AVX512_BF16) or widened to f32 with a 16-bit shift;
+// both accumulate exact bf16 products in f32 lanes: the semantics of linear_ref (tensor/ref/matmul_ref.cpp) up
+// to summation order.
 // Rows are split over the OpenMP threads. Not a GEMM: T > 1 goes to oneDNN (tensor/matmul.cpp).
 #include <immintrin.h>
 
 #include <cstdint>
+#include <vector>
+
+#include "tensor/dtype.h"
 
 namespace slm {
 
@@ -56,19 +60,59 @@ inline void dot_rows(const float* x, const W* w, float* y, int64_t K, int64_t ro
 }
 #endif
 
-template <class W>
-void gemv(const float* x, const W* w, float* y, int64_t K, int64_t N) {
+#if defined(__AVX512BF16__)
+// BF16 x BF16 pairs with vdpbf16ps: products are exact in f32 (8-bit mantissas), sums round to nearest even;
+// denormal inputs/outputs are flushed, which the tests' tolerances cover.
+inline void dot_rows_dpbf16(const uint16_t* xb, const uint16_t* w, float* y, int64_t K, int64_t rows) {
+  __m512 acc[kRows] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps()};
+  int64_t k = 0;
+  if (rows == kRows) {
+    for (; k + 32 <= K; k += 32) {
+      __m512bh xv = (__m512bh)_mm512_loadu_si512(xb + k);
+      for (int64_t r = 0; r < kRows; ++r)
+        acc[r] = _mm512_dpbf16_ps(acc[r], (__m512bh)_mm512_loadu_si512(w + r * K + k), xv);
+    }
+  }
+  for (; k < K; k += 32) {
+    __mmask32 m = K - k >= 32 ? __mmask32(0xffffffffu) : __mmask32((1u << (K - k)) - 1);
+    __m512bh xv = (__m512bh)_mm512_maskz_loadu_epi16(m, xb + k);
+    for (int64_t r = 0; r < rows; ++r)
+      acc[r] = _mm512_dpbf16_ps(acc[r], (__m512bh)_mm512_maskz_loadu_epi16(m, w + r * K + k), xv);
+  }
+  for (int64_t r = 0; r < rows; ++r) y[r] = _mm512_reduce_add_ps(acc[r]);
+}
+#endif
+
+template <class Rows>
+void for_row_blocks(int64_t K, int64_t N, Rows rows_fn) {
   const int64_t blocks = (N + kRows - 1) / kRows;
 #pragma omp parallel for schedule(static) if (N * K >= (1 << 16))
   for (int64_t b = 0; b < blocks; ++b) {
-    const int64_t n0 = b * kRows, rows = N - n0 < kRows ? N - n0 : kRows;
-    dot_rows(x, w + n0 * K, y + n0, K, rows);
+    const int64_t n0 = b * kRows;
+    rows_fn(n0, N - n0 < kRows ? N - n0 : kRows);
   }
 }
 
 }  // namespace
 
-void gemv_f32(const float* x, const float* w, float* y, int64_t K, int64_t N) { gemv(x, w, y, K, N); }
-void gemv_bf16(const float* x, const uint16_t* w, float* y, int64_t K, int64_t N) { gemv(x, w, y, K, N); }
+void gemv_f32(const float* x, const float* w, float* y, int64_t K, int64_t N) {
+  for_row_blocks(K, N, [&](int64_t n0, int64_t rows) { dot_rows(x, w + n0 * K, y + n0, K, rows); });
+}
+
+void gemv_bf16_widen(const float* x, const uint16_t* w, float* y, int64_t K, int64_t N) {
+  for_row_blocks(K, N, [&](int64_t n0, int64_t rows) { dot_rows(x, w + n0 * K, y + n0, K, rows); });
+}
+
+// x already rounded to bf16 values. vdpbf16ps where the CPU has it (10-20% faster than widening, measured on
+// the 2-core Xeon at K=896, N=4864), the widening loop otherwise.
+void gemv_bf16(const float* x, const uint16_t* w, float* y, int64_t K, int64_t N) {
+#if defined(__AVX512BF16__)
+  std::vector<uint16_t> xb(static_cast<size_t>(K));
+  for (int64_t k = 0; k < K; ++k) xb[size_t(k)] = f32_to_bf16(x[k]);  // exact: x holds bf16 values
+  for_row_blocks(K, N, [&](int64_t n0, int64_t rows) { dot_rows_dpbf16(xb.data(), w + n0 * K, y + n0, K, rows); });
+#else
+  gemv_bf16_widen(x, w, y, K, N);
+#endif
+}
 
 }  // namespace slm

@@ -35,10 +35,14 @@ inline void check_float(const Tensor& t, int64_t rank, const char* what, bool al
 // Element i of a float tensor's data, as f32 (exact for BF16/F16).
 inline float load_float(const void* data, DType t, int64_t i) {
   switch (t) {
-    case DType::F32: return static_cast<const float*>(data)[i];
-    case DType::BF16: return bf16_to_f32(static_cast<const uint16_t*>(data)[i]);
-    case DType::F16: return f16_to_f32(static_cast<const uint16_t*>(data)[i]);
-    case DType::I32: return float(static_cast<const int32_t*>(data)[i]);
+    case DType::F32:
+      return static_cast<const float*>(data)[i];
+    case DType::BF16:
+      return bf16_to_f32(static_cast<const uint16_t*>(data)[i]);
+    case DType::F16:
+      return f16_to_f32(static_cast<const uint16_t*>(data)[i]);
+    case DType::I32:
+      return float(static_cast<const int32_t*>(data)[i]);
   }
   return 0.0f;
 }

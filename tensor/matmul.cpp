@@ -16,7 +16,7 @@
 
 namespace slm {
 
-void gemv_f32(const float* x, const float* w, float* y, int64_t K, int64_t N);     // gemv.cpp
+void gemv_f32(const float* x, const float* w, float* y, int64_t K, int64_t N);      // gemv.cpp
 void gemv_bf16(const float* x, const uint16_t* w, float* y, int64_t K, int64_t N);  // gemv.cpp
 
 void linear_check(const Tensor& x, const Tensor& w, const Tensor& bias) {
@@ -27,8 +27,8 @@ void linear_check(const Tensor& x, const Tensor& w, const Tensor& bias) {
                                         std::to_string(w.size(1)));
   if (bias.defined()) {
     detail::check_float(bias, 1, "linear bias (N)");
-    SLM_CHECK(bias.size(0) == w.size(0), "[tensor] linear: bias has " + std::to_string(bias.size(0)) +
-                                             " entries for " + std::to_string(w.size(0)) + " outputs");
+    SLM_CHECK(bias.size(0) == w.size(0), "[tensor] linear: bias has " + std::to_string(bias.size(0)) + " entries for " +
+                                             std::to_string(w.size(0)) + " outputs");
   }
 }
 

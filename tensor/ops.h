@@ -14,7 +14,8 @@ namespace slm {
 
 // ---- matmul -------------------------------------------------------------------------------------
 // y (T, N) = x (T, K) · wᵀ + bias, with w (N, K) as HF stores nn.Linear weights; bias (N) or undefined.
-// w F32: f32 math (oneDNN).  w BF16: x is rounded to bf16, products accumulate in f32 (oneDNN bf16).
+// w F32: f32 math.  w BF16: x is rounded to bf16, products accumulate in f32.  T == 1 runs an AVX-512 GEMV
+// (tensor/gemv.cpp), T > 1 oneDNN matmul with cached primitives; the bias is added in f32 afterwards.
 Tensor linear(const Tensor& x, const Tensor& w, const Tensor& bias = Tensor());
 Tensor linear_ref(const Tensor& x, const Tensor& w, const Tensor& bias = Tensor());
 
@@ -40,7 +41,8 @@ struct RopeParams {
   // max_position_embeddings / original_max_position_embeddings; linear, dynamic, llama3 need it.
   double factor = 1.0;
   int64_t max_position_embeddings = 0;
-  int64_t original_max_position_embeddings = 0;  // 0 = not given (llama3/yarn/longrope then use max_position_embeddings)
+  // 0 = not given: llama3, yarn and longrope then use max_position_embeddings (standardize_rope_params).
+  int64_t original_max_position_embeddings = 0;
   // llama3
   double low_freq_factor = 1.0, high_freq_factor = 4.0;
   // longrope

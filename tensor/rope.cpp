@@ -43,7 +43,8 @@ std::vector<float> default_inv_freq(double base, int64_t dim) {
 
 int64_t original_max(const RopeParams& p) {
   // standardize_rope_params: llama3/yarn/longrope default original_max_position_embeddings to max_position_embeddings.
-  int64_t orig = p.original_max_position_embeddings > 0 ? p.original_max_position_embeddings : p.max_position_embeddings;
+  int64_t orig =
+      p.original_max_position_embeddings > 0 ? p.original_max_position_embeddings : p.max_position_embeddings;
   SLM_CHECK(orig > 0, rope_where(p) + " needs original_max_position_embeddings or max_position_embeddings > 0");
   return orig;
 }
@@ -145,8 +146,7 @@ RopeFreqs rope_longrope(const RopeParams& p, int64_t dim, int64_t seq_len) {
                 " entries, got " + std::to_string(p.short_factor.size()) + " and " +
                 std::to_string(p.long_factor.size()));
   double attention = p.attention_factor;
-  if (attention == 0.0)
-    attention = factor <= 1.0 ? 1.0 : std::sqrt(1.0 + std::log(factor) / std::log(double(orig)));
+  if (attention == 0.0) attention = factor <= 1.0 ? 1.0 : std::sqrt(1.0 + std::log(factor) / std::log(double(orig)));
   // longrope_frequency_update: long factors once the sequence outgrows the pretraining length.
   const std::vector<double>& ext = seq_len > orig ? p.long_factor : p.short_factor;
   const std::vector<float> pos = pow_freqs(p.rope_theta, dim);
@@ -228,9 +228,9 @@ void rope_check(const Tensor& x, const RopeTable& t) {
   detail::check_f32(t.cos, 2, "rope_apply cos (T, rotary_dim)");
   detail::check_f32(t.sin, 2, "rope_apply sin (T, rotary_dim)");
   const int64_t rot = t.rotary_dim;
-  SLM_CHECK(rot >= 2 && rot % 2 == 0 && rot <= x.size(2),
-            "[rope] rope_apply: rotary_dim " + std::to_string(rot) + " must be even, >= 2 and <= head dim " +
-                std::to_string(x.size(2)));
+  SLM_CHECK(rot >= 2 && rot % 2 == 0 && rot <= x.size(2), "[rope] rope_apply: rotary_dim " + std::to_string(rot) +
+                                                              " must be even, >= 2 and <= head dim " +
+                                                              std::to_string(x.size(2)));
   SLM_CHECK(t.cos.shape() == (Shape{x.size(0), rot}) && t.sin.shape() == t.cos.shape(),
             "[rope] rope_apply: tables " + shape_str(t.cos.shape()) + " / " + shape_str(t.sin.shape()) +
                 " do not match x " + shape_str(x.shape()) + " with rotary_dim " + std::to_string(rot));

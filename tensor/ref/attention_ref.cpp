@@ -13,9 +13,7 @@ namespace slm {
 
 void attention_check(const Tensor& q, const Tensor& k, const Tensor& v, const AttnParams& p);  // attention.cpp
 
-static bool visible(int64_t qpos, int64_t j, int64_t window) {
-  return j <= qpos && (window == 0 || qpos - j < window);
-}
+static bool visible(int64_t qpos, int64_t j, int64_t window) { return j <= qpos && (window == 0 || qpos - j < window); }
 
 Tensor attention_ref(const Tensor& q, const Tensor& k, const Tensor& v, const AttnParams& p) {
   attention_check(q, k, v, p);

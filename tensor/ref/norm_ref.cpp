@@ -2,7 +2,8 @@
 //   LlamaRMSNorm: variance = mean(x²); h = x * rsqrt(variance + eps); out = weight * h
 //   GemmaRMSNorm: h = x * rsqrt(mean(x²) + eps); out = h * (1.0 + weight.float())
 // rsqrt is 1/sqrt (torch's CPU kernel); the f32 squares are summed in double and rounded once, which any
-// summation order of torch's f32 reduction approaches; mean = sum / C as torch's mean does. Not vectorised: the oracle of tensor/norm.cpp.
+// summation order of torch's f32 reduction approaches; mean = sum / C as torch's mean does. Not vectorised: the oracle
+// of tensor/norm.cpp.
 #include <cmath>
 
 #include "tensor/kernel_util.h"

@@ -47,7 +47,10 @@ TEST(Attention, GqaHeadMapping) {
 }
 
 TEST(Attention, MatchesReference) {
-  struct Case { int64_t T, H, Hkv, D, S, pos0, window; float softcap; };
+  struct Case {
+    int64_t T, H, Hkv, D, S, pos0, window;
+    float softcap;
+  };
   for (Case c : {Case{1, 1, 1, 1, 1, 0, 0, 0}, Case{5, 4, 2, 16, 5, 0, 0, 0}, Case{7, 6, 2, 33, 7, 0, 3, 0},
                  Case{4, 8, 1, 64, 12, 8, 0, 0}, Case{1, 14, 2, 64, 100, 99, 0, 0}, Case{9, 4, 4, 80, 9, 0, 4, 50},
                  Case{33, 2, 1, 128, 40, 7, 16, 30}, Case{3, 3, 3, 7, 20, 2, 0, 0}, Case{70, 4, 2, 64, 70, 0, 0, 0},
@@ -89,7 +92,10 @@ TEST(Attention, BadArgumentsThrow) {
   expect_error_with([&] { attention(q, k, k, AttnParams{}); }, {"3 query heads", "2 kv heads"});
   Tensor q4 = Tensor::zeros({2, 4, 4});
   expect_error_with([&] { attention(q4, k, k, AttnParams{1, 1, 0, 0}); }, {"2 keys", "position 2"});
-  expect_error_with([&] { attention(q4, Tensor::zeros({2, 2, 5}), Tensor::zeros({2, 2, 5}), AttnParams{}); },
-                    {"head dim"});
+  expect_error_with(
+      [&] {
+        attention(q4, Tensor::zeros({2, 2, 5}), Tensor::zeros({2, 2, 5}), AttnParams{});
+      },
+      {"head dim"});
   expect_error_with([&] { attention(q4, k, Tensor::zeros({3, 2, 4}), AttnParams{}); }, {"k vs v"});
 }

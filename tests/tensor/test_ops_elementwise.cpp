@@ -39,18 +39,28 @@ TEST(GatedAct, MatchesReferenceAndFormula) {
     Tensor gate = random_f32({T, F}, uint32_t(T + F), -6, 6), up = random_f32({T, F}, uint32_t(T * F), -2, 2);
     for (Activation a : {Activation::SiLU, Activation::GeluTanh, Activation::Gelu}) {
       Tensor out = gated_act(gate, up, a), ref = gated_act_ref(gate, up, a);
-      EXPECT_EQ(count_bit_diffs(out, ref), 0);
+      // SIMD exp/tanh (≈1.2 ulp) vs libm: a few ulp of the result, plus tanh's error carried by 0.5·|g·u|
+      // where 1 + tanh cancels (large negative gates).
+      for (int64_t i = 0; i < T * F; ++i) {
+        float o = out.data<float>()[i], r = ref.data<float>()[i];
+        float gu = std::fabs(gate.data<float>()[i] * up.data<float>()[i]);
+        ASSERT_LE(std::fabs(o - r), 5e-7f * std::fabs(r) + 2.5e-7f * gu) << i << " act " << int(a);
+      }
       for (int64_t i = 0; i < T * F; i += 7) {
         double g = gate.data<float>()[i], u = up.data<float>()[i];
         double act = a == Activation::SiLU ? g / (1 + std::exp(-g))
-                     : a == Activation::Gelu ? 0.5 * g * (1 + std::erf(g / std::sqrt(2.0)))
-                                              : 0.5 * g * (1 + std::tanh(std::sqrt(2 / M_PI) * (g + 0.044715 * g * g * g)));
+                     : a == Activation::Gelu
+                         ? 0.5 * g * (1 + std::erf(g / std::sqrt(2.0)))
+                         : 0.5 * g * (1 + std::tanh(std::sqrt(2 / M_PI) * (g + 0.044715 * g * g * g)));
         ASSERT_NEAR(ref.data<float>()[i], act * u, 1e-6 * std::max(1.0, std::fabs(act * u))) << i;
       }
     }
   }
-  expect_error_with([] { gated_act(Tensor::zeros({2, 3}), Tensor::zeros({3, 2}), Activation::SiLU); },
-                    {"gated_act", "[2, 3]", "[3, 2]"});
+  expect_error_with(
+      [] {
+        gated_act(Tensor::zeros({2, 3}), Tensor::zeros({3, 2}), Activation::SiLU);
+      },
+      {"gated_act", "[2, 3]", "[3, 2]"});
 }
 
 TEST(Softcap, MatchesReferenceAndDouble) {

@@ -16,8 +16,7 @@ TEST(Embedding, GathersRowsOfEveryFloatDtype) {
     ASSERT_EQ(out.shape(), (Shape{5, 37}));
     EXPECT_EQ(count_bit_diffs(out, ref), 0);
     for (int64_t t = 0; t < 5; ++t)
-      for (int64_t c = 0; c < 37; ++c)
-        ASSERT_EQ(out.item_f32({t, c}), tab.item_f32({ids.data<int32_t>()[t], c}));
+      for (int64_t c = 0; c < 37; ++c) ASSERT_EQ(out.item_f32({t, c}), tab.item_f32({ids.data<int32_t>()[t], c}));
   }
   // A long id list takes the parallel path.
   std::vector<int32_t> many(1000);
@@ -32,8 +31,11 @@ TEST(Embedding, OutOfRangeIdNamesIdAndVocab) {
   expect_error_with([&] { embedding(table, Tensor::from_i32({-3}, {1})); }, {"token id -3", "50 rows"});
   expect_error_with([&] { embedding_ref(table, Tensor::from_i32({77}, {1})); }, {"token id 77"});
   expect_error_with([&] { embedding(table, Tensor::from_f32({1}, {1})); }, {"ids", "I32"});
-  expect_error_with([&] { embedding(Tensor::zeros({50, 4}, DType::I32), Tensor::from_i32({1}, {1})); },
-                    {"embedding table"});
+  expect_error_with(
+      [&] {
+        embedding(Tensor::zeros({50, 4}, DType::I32), Tensor::from_i32({1}, {1}));
+      },
+      {"embedding table"});
 }
 
 TEST(RmsNorm, HandComputed) {
@@ -53,8 +55,8 @@ TEST(RmsNorm, HandComputed) {
   }
   // eps matters for small rows: x = [0, 0] stays 0; x = [1e-3, 0] with eps 1e-6: 1e-3 / sqrt(5e-7 + 1e-6).
   Tensor xs = Tensor::from_f32({1e-3f, 0}, {1, 2});
-  EXPECT_NEAR(rmsnorm(xs, Tensor::from_f32({1, 1}, {2}), 1e-6f, false).item_f32({0, 0}),
-              1e-3 / std::sqrt(1.5e-6), 1e-5);
+  EXPECT_NEAR(rmsnorm(xs, Tensor::from_f32({1, 1}, {2}), 1e-6f, false).item_f32({0, 0}), 1e-3 / std::sqrt(1.5e-6),
+              1e-5);
 }
 
 TEST(RmsNorm, MatchesReferenceAndDoubleFormula) {
@@ -90,6 +92,9 @@ TEST(RmsNorm, MatchesReferenceAndDoubleFormula) {
 TEST(RmsNorm, BadArgumentsThrow) {
   expect_error_with([] { rmsnorm(Tensor::zeros({2, 8}), Tensor::zeros({7}), 1e-6f, false); }, {"rmsnorm", "7", "8"});
   expect_error_with([] { rmsnorm(Tensor::zeros({8}), Tensor::zeros({8}), 1e-6f, false); }, {"rmsnorm x"});
-  expect_error_with([] { rmsnorm(Tensor::zeros({2, 8}), Tensor::zeros({8}, DType::I32), 1e-6f, false); },
-                    {"rmsnorm weight"});
+  expect_error_with(
+      [] {
+        rmsnorm(Tensor::zeros({2, 8}), Tensor::zeros({8}, DType::I32), 1e-6f, false);
+      },
+      {"rmsnorm weight"});
 }

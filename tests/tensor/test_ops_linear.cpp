@@ -4,10 +4,13 @@
 
 #include "ops_test_util.h"
 
-namespace slm::detail {
+namespace slm {
+void gemv_bf16_widen(const float* x, const uint16_t* w, float* y, int64_t K, int64_t N);  // gemv.cpp
+namespace detail {
 Tensor linear_onednn(const Tensor& x, const Tensor& w);  // matmul.cpp
 Tensor linear_gemv(const Tensor& x, const Tensor& w);    // matmul.cpp
-}  // namespace slm::detail
+}  // namespace detail
+}  // namespace slm
 
 using namespace slm;
 using namespace slm::test;
@@ -75,6 +78,11 @@ TEST_P(LinearShapes, MatchesReference) {
     expect_close_to_ref(x, wd, b.to(DType::BF16), linear(x, wd, b.to(DType::BF16)));
     expect_close_to_ref(x, wd, Tensor(), detail::linear_onednn(x, wd));
     if (T == 1) expect_close_to_ref(x, wd, Tensor(), detail::linear_gemv(x, wd));
+    if (T == 1 && dt == DType::BF16) {  // the widening GEMV, used where the CPU lacks AVX512_BF16
+      Tensor xr = x.to(DType::BF16).to(DType::F32), y = Tensor::empty({1, N});
+      gemv_bf16_widen(xr.data<float>(), wd.data<uint16_t>(), y.data<float>(), K, N);
+      expect_close_to_ref(x, wd, Tensor(), y);
+    }
   }
 }
 

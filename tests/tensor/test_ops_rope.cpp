@@ -33,7 +33,8 @@ TEST(RopeFreqs, DefaultMatchesDoubleFormula) {
   EXPECT_EQ(f.inv_freq[0], 1.0f);
   EXPECT_EQ(f.attention_scaling, 1.0f);
   // f32 exponent, f32 pow and an f32 reciprocal: within a few ulp of the exact value.
-  for (int64_t i = 0; i < 32; ++i) expect_rel(f.inv_freq[size_t(i)], exact_inv(1e4, i, 64), 5e-7, "i=" + std::to_string(i));
+  for (int64_t i = 0; i < 32; ++i)
+    expect_rel(f.inv_freq[size_t(i)], exact_inv(1e4, i, 64), 5e-7, "i=" + std::to_string(i));
   // 2i/d = 0.5 exactly for i = 16: 10000^-0.5 = 0.01.
   EXPECT_NEAR(f.inv_freq[16], 0.01, 1e-9);
 }
@@ -230,7 +231,10 @@ TEST(RopeTable, CosSinOfF32AnglesScaledAndDuplicated) {
 }
 
 TEST(RopeApply, MatchesReferenceBitForBitAndRotatesPairs) {
-  struct Case { int64_t T, H, D; double partial; };
+  struct Case {
+    int64_t T, H, D;
+    double partial;
+  };
   for (Case c : {Case{1, 1, 2, 1.0}, Case{3, 2, 64, 1.0}, Case{5, 3, 96, 0.5}, Case{7, 4, 80, 0.25},
                  Case{17, 5, 128, 0.75}, Case{64, 14, 64, 1.0}}) {
     SCOPED_TRACE("T=" + std::to_string(c.T) + " H=" + std::to_string(c.H) + " D=" + std::to_string(c.D));
