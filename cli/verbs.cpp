@@ -6,7 +6,13 @@ namespace slm::cli {
 Verb make_info_verb();
 Verb make_logits_verb();
 Verb make_generate_verb();
+Verb make_tokenize_verb();
+Verb make_template_verb();
+Verb make_data_stats_verb();
 
-std::vector<Verb> all_verbs() { return {make_info_verb(), make_logits_verb(), make_generate_verb()}; }
+std::vector<Verb> all_verbs() {
+  return {make_info_verb(),     make_logits_verb(),   make_generate_verb(),
+          make_tokenize_verb(), make_template_verb(), make_data_stats_verb()};
+}
 
 }  // namespace slm::cli
