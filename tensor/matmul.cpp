@@ -48,17 +48,23 @@ OneDnn& onednn() {
   return o;
 }
 
-// The cached primitive for (T, K, N, weight dtype); a few dozen shapes at most in practice, so the cache is
-// only cleared (never evicted piecemeal) if a caller sweeps many sequence lengths.
+// Sequence lengths below this share one primitive per (K, N, dtype) with a run-time M: creating a
+// primitive costs 1-4 ms, which would dominate decode-by-recompute and short prompts of varying length.
+// Long prefills get a primitive specialised to their T (worth its creation cost).
+constexpr int64_t kRuntimeMBelow = 128;
+
+// The cached primitive for (T or run-time, K, N, weight dtype); the cache is only cleared (never evicted
+// piecemeal) if a caller sweeps many long sequence lengths.
 dnnl::matmul matmul_primitive(OneDnn& o, int64_t T, int64_t K, int64_t N, bool bf16) {
-  auto key = std::make_tuple(T, K, N, int(bf16));
+  const int64_t M = T < kRuntimeMBelow ? DNNL_RUNTIME_DIM_VAL : T;
+  auto key = std::make_tuple(T < kRuntimeMBelow ? int64_t(-1) : T, K, N, int(bf16));
   auto it = o.cache.find(key);
   if (it != o.cache.end()) return it->second;
   if (o.cache.size() >= 256) o.cache.clear();
   const auto in_type = bf16 ? memory::data_type::bf16 : memory::data_type::f32;
-  memory::desc src({T, K}, in_type, memory::dims{K, 1});
+  memory::desc src({M, K}, in_type, memory::dims{K, 1});
   memory::desc wei({K, N}, in_type, memory::dims{1, K});  // w (N, K) row-major read as its transpose
-  memory::desc dst({T, N}, memory::data_type::f32, memory::dims{N, 1});
+  memory::desc dst({M, N}, memory::data_type::f32, memory::dims{N, 1});
   dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(src, wei, dst), o.engine);
   return o.cache.emplace(key, dnnl::matmul(pd)).first->second;
 }

@@ -265,14 +265,13 @@ std::string do_indent(const Value& v, const std::optional<Value>& width, bool fi
   if (v.is_undefined()) raise_undefined(v);  // `s += newline` on an Undefined
   if (!v.is_string()) type_error("unsupported operand type(s) for +=: '" + v.type_name() + "' and 'str'");
   std::string ind = "    ";
-  if (width)
-    if (width->is_string()) {
-      ind = width->str();
-    } else {
-      const int64_t w = std::max<int64_t>(0, to_index(*width, "width"));
-      check_size(uint64_t(w));
-      ind = std::string(size_t(w), ' ');
-    }
+  if (width && width->is_string()) {
+    ind = width->str();
+  } else if (width) {
+    const int64_t w = std::max<int64_t>(0, to_index(*width, "width"));
+    check_size(uint64_t(w));
+    ind = std::string(size_t(w), ' ');
+  }
   std::vector<std::string> lines = py_splitlines(v.str() + "\n", false);
   std::string rv;
   if (blank) {
