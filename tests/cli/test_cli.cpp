@@ -11,26 +11,14 @@
 #include <sys/wait.h>
 
 #include "models/safetensors.h"
+#include "tests/cli/run_slm.h"
 
 using namespace slm;
 
 namespace {
 
-struct CliRun {
-  int status;
-  std::string out;  // stdout + stderr
-};
-
-CliRun run(const std::string& args) {
-  std::string cmd = std::string(SLM_EXE) + " " + args + " 2>&1";
-  std::unique_ptr<FILE, int (*)(FILE*)> p(popen(cmd.c_str(), "r"), pclose);
-  std::string out;
-  std::array<char, 4096> buf;
-  size_t n;
-  while ((n = fread(buf.data(), 1, buf.size(), p.get())) > 0) out.append(buf.data(), n);
-  int st = pclose(p.release());
-  return {WEXITSTATUS(st), out};
-}
+using CliRun = SlmRun;
+CliRun run(const std::string& args) { return run_slm(args); }
 
 std::string fixture(const std::string& c) { return std::string(SLM_FIXTURES) + "/models/" + c; }
 

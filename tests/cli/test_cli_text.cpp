@@ -13,6 +13,7 @@
 #include "models/chat/dataset.h"
 #include "models/chat/template.h"
 #include "models/tokenizer/tokenizer.h"
+#include "tests/cli/run_slm.h"
 
 namespace fs = std::filesystem;
 using namespace slm;
@@ -25,14 +26,8 @@ struct Out {
 };
 
 Out slm_run(const std::string& args) {
-  std::string cmd = std::string(SLM_EXE) + " " + args + " 2>/dev/null";
-  std::unique_ptr<FILE, int (*)(FILE*)> p(popen(cmd.c_str(), "r"), pclose);
-  std::string out;
-  std::array<char, 4096> buf;
-  size_t n;
-  while ((n = fread(buf.data(), 1, buf.size(), p.get())) > 0) out.append(buf.data(), n);
-  int st = pclose(p.release());
-  return {WEXITSTATUS(st), out};
+  SlmRun r = run_slm(args, /*stdout_only=*/true);
+  return {r.status, r.out};
 }
 
 const std::string kFix = SLM_FIXTURES;
