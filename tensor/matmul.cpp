@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "tensor/kernel_util.h"
+#include "tensor/matmul_paths.h"
 #include "tensor/ops.h"
 
 namespace slm {

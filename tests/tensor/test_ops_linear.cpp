@@ -3,13 +3,10 @@
 #include <tuple>
 
 #include "ops_test_util.h"
+#include "tensor/matmul_paths.h"
 
 namespace slm {
 void gemv_bf16_widen(const float* x, const uint16_t* w, float* y, int64_t K, int64_t N);  // gemv.cpp
-namespace detail {
-Tensor linear_onednn(const Tensor& x, const Tensor& w);  // matmul.cpp
-Tensor linear_gemv(const Tensor& x, const Tensor& w);    // matmul.cpp
-}  // namespace detail
 }  // namespace slm
 
 using namespace slm;
