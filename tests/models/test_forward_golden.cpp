@@ -135,10 +135,9 @@ TEST_P(Golden, GreedyMatchesHfFullRecompute) {
 TEST_P(Golden, CachedDecodeEqualsFullRecompute) {
   const std::string c = GetParam();
   auto m = load_model(case_dir(c));
-  // Dynamic NTK changes frequencies with the sequence length while transformers (and slm) keep the
-  // keys cached under the old ones, so recompute differs past the original context by design.
-  // (Longrope is fine: Phi-3 generation recomputes the cache when it switches to the long factors.)
-  if (m->config().rope_full.rope_type == "dynamic") GTEST_SKIP() << "length-dependent rope: see comment";
+  // (Longrope too: Phi-3 generation recomputes the cache when it switches to the long factors. Dynamic NTK
+  // keeps earlier keys under the old frequencies, as transformers does, so past the original context the
+  // logits differ slightly from recompute; on this fixture the greedy tokens still agree.)
   Reference ref = load_reference(c);
   GenerateOptions o;
   o.max_tokens = 12;

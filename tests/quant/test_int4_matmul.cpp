@@ -1,0 +1,82 @@
+// int4_linear (dequantise per row block on the fly, AVX-512 dots) against int4_linear_ref
+// (dequantize_ref + linear_ref, double accumulation) at odd shapes, with and without bias.
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "quant/group_quant.h"
+#include "quant/int4_matmul.h"
+#include "quant_test_util.h"
+#include "tensor/error.h"
+
+namespace slm::test {
+namespace {
+
+using quant::QuantizedWeight;
+using quant::Scheme;
+
+TEST(Int4Matmul, MatchesReferenceAtOddShapes) {
+  const int64_t shapes[][3] = {{1, 1, 1}, {1, 7, 33}, {3, 5, 37}, {5, 13, 100}, {2, 9, 256}, {17, 6, 64},
+                               {4, 3, 15}, {1, 64, 896}, {9, 40, 1000}, {6, 300, 2000}};  // last: 3 row blocks
+  uint32_t seed = 100;
+  for (const auto& s : shapes) {
+    const int64_t T = s[0], N = s[1], K = s[2];
+    Tensor x = Tensor::from_f32(uniform(size_t(T * K), seed++), {T, K});
+    Tensor w = weight_from(uniform(size_t(N * K), seed++, -0.2f, 0.2f), N, K);
+    Tensor bias = Tensor::from_f32(uniform(size_t(N), seed++), {N});
+    for (Scheme sc : {Scheme::Q4F16_1, Scheme::Q4F32_1}) {
+      QuantizedWeight q = quant::quantize(w, sc);
+      Tensor wd = quant::dequantize_ref(q);
+      for (bool with_bias : {false, true}) {
+        SCOPED_TRACE(testing::Message() << "T=" << T << " N=" << N << " K=" << K << " "
+                                        << quant::scheme_info(sc).name << " bias=" << with_bias);
+        Tensor b = with_bias ? bias : Tensor();
+        Tensor yf = quant::int4_linear(x, q, b), yr = quant::int4_linear_ref(x, q, b);
+        ASSERT_EQ(yf.shape(), Shape({T, N}));
+        for (int64_t t = 0; t < T; ++t) {
+          for (int64_t n = 0; n < N; ++n) {
+            double mag = 0;  // sum |x||w|: the f32 accumulation error scales with it
+            for (int64_t k = 0; k < K; ++k)
+              mag += std::fabs(x.data<float>()[t * K + k] * wd.data<float>()[n * K + k]);
+            EXPECT_NEAR(yf.data<float>()[t * N + n], yr.data<float>()[t * N + n], 1e-6 * mag + 1e-6) << t << "," << n;
+          }
+        }
+      }
+    }
+  }
+}
+
+TEST(Int4Matmul, ExactOnSmallIntegers) {
+  // Weights k/2-ish with scale 1 (max_abs 7) and integer activations: every product and sum is exact, so
+  // the fast path must equal the reference exactly. Row n: [7, n - 3, 0, ...].
+  const int64_t T = 3, N = 5, K = 40;
+  std::vector<float> wv(N * K, 0.0f), xv(T * K);
+  for (int64_t n = 0; n < N; ++n) {
+    wv[size_t(n * K)] = 7;
+    wv[size_t(n * K + 1)] = float(n - 3);
+    wv[size_t(n * K + 35)] = -7;
+  }
+  for (int64_t i = 0; i < T * K; ++i) xv[size_t(i)] = float(i % 5 - 2);
+  QuantizedWeight q = quant::quantize(weight_from(wv, N, K), Scheme::Q4F16_1);
+  Tensor x = Tensor::from_f32(xv, {T, K});
+  Tensor yf = quant::int4_linear(x, q), yr = quant::int4_linear_ref(x, q);
+  EXPECT_EQ(0, std::memcmp(yf.raw(), yr.raw(), yf.nbytes()));
+  // y[0][n] = 7 * x[0][0] + (n - 3) * x[0][1] - 7 * x[0][35] = 7*(-2) + (n-3)*(-1) - 7*(-2) = 3 - n.
+  for (int64_t n = 0; n < N; ++n) EXPECT_EQ(yf.data<float>()[n], float(3 - n)) << n;
+}
+
+TEST(Int4Matmul, Errors) {
+  QuantizedWeight q = quant::quantize(Tensor::zeros({4, 32}), Scheme::Q4F32_1);
+  try {
+    quant::int4_linear(Tensor::zeros({2, 31}), q);
+    ADD_FAILURE() << "K mismatch accepted";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("K = 32"), std::string::npos) << e.what();
+  }
+  EXPECT_THROW(quant::int4_linear(Tensor::zeros({2, 32}), q, Tensor::zeros({3})), Error);
+  EXPECT_THROW(quant::int4_linear(Tensor::zeros({2, 32}), quant::quantize(Tensor::zeros({4, 32}), Scheme::Q0F16)),
+               Error);
+}
+
+}  // namespace
+}  // namespace slm::test
