@@ -344,8 +344,13 @@ ModelConfig parse_config(const std::string& text, const std::string& origin) {
   if (c.model_type == "gemma2" || c.model_type == "gemma3_text") {
     c.query_pre_attn_scalar = r.number("query_pre_attn_scalar", 256);
     if (!(c.query_pre_attn_scalar > 0)) r.fail("query_pre_attn_scalar", "must be positive");
-    c.attn_logit_softcapping = float(r.number("attn_logit_softcapping", c.model_type == "gemma2" && !j.contains("attn_logit_softcapping") ? 50.0 : 0.0));
-    c.final_logit_softcapping = float(r.number("final_logit_softcapping", c.model_type == "gemma2" && !j.contains("final_logit_softcapping") ? 30.0 : 0.0));
+    // Gemma2Config defaults (50, 30) apply when the key is absent; an explicit null means no cap.
+    auto cap = [&](const char* key, double gemma2_default) {
+      const bool use_default = c.model_type == "gemma2" && !j.contains(key);
+      return float(r.number(key, use_default ? gemma2_default : 0.0));
+    };
+    c.attn_logit_softcapping = cap("attn_logit_softcapping", 50.0);
+    c.final_logit_softcapping = cap("final_logit_softcapping", 30.0);
   }
   parse_layers_and_window(j, r, c);
   parse_rope_all(j, r, c);
