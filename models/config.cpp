@@ -46,7 +46,10 @@ const std::set<std::string> kInert = {
     "num_hidden_layers", "num_attention_heads", "num_key_value_heads", "max_position_embeddings",
     "rms_norm_eps", "hidden_act", "hidden_activation", "attention_bias", "mlp_bias",
     "query_pre_attn_scalar", "attn_logit_softcapping", "final_logit_softcapping",
-    "use_bidirectional_attention", "use_mrope", "quantization_config"};
+    "use_bidirectional_attention", "use_mrope", "quantization_config",
+    // Phi-4-mini's hub config carries these; transformers' Phi3 reads none of them (lm_head_bias is
+    // checked below: true would change the math).
+    "full_attn_mod", "interpolate_factor", "lm_head_bias"};
 
 struct Reader {
   const json& j;
@@ -298,6 +301,9 @@ ModelConfig parse_config(const std::string& text, const std::string& origin) {
   if (r.boolean("use_bidirectional_attention", false))
     r.fail("use_bidirectional_attention", "= true (non-causal attention) is not supported");
   if (r.boolean("use_mrope", false)) r.fail("use_mrope", "= true (multimodal rope) is not supported");
+  if (r.boolean("lm_head_bias", false)) r.fail("lm_head_bias", "= true is not supported (no lm_head bias)");
+  if (c.model_type != "llama" && r.boolean("mlp_bias", false))
+    r.fail("mlp_bias", "= true is not supported for " + c.model_type + " (its MLP has no biases in transformers)");
   if (r.present("architectures") && j["architectures"].is_array() && !j["architectures"].empty() &&
       j["architectures"][0].is_string())
     c.architecture = j["architectures"][0].get<std::string>();

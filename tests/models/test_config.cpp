@@ -210,3 +210,23 @@ TEST(Config, HugeOrFractionalIntegersAreErrorsNotUndefinedBehaviour) {
 }
 
 }  // namespace
+
+namespace {
+
+TEST(Config, Phi4MiniHubFieldsAreAcceptedAndBiasFlagsChecked) {
+  json j = base("phi3");
+  j["hidden_size"] = 64;
+  j["partial_rotary_factor"] = 0.75;
+  j["full_attn_mod"] = 1;
+  j["interpolate_factor"] = 1;
+  j["lm_head_bias"] = false;
+  j["mlp_bias"] = false;
+  EXPECT_EQ(error_of(j), "");
+  j["lm_head_bias"] = true;
+  EXPECT_NE(error_of(j).find("lm_head_bias"), std::string::npos);
+  j["lm_head_bias"] = false;
+  j["mlp_bias"] = true;
+  EXPECT_NE(error_of(j).find("mlp_bias"), std::string::npos);
+}
+
+}  // namespace
