@@ -1,6 +1,9 @@
 // Model: forward driver, weight loading against the family's tensor table, family dispatch.
 #include "models/model.h"
 
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
 #include <set>
 
 #include "models/families.h"
@@ -42,6 +45,26 @@ DType resident_dtype(TensorRole role, ComputeMode mode) {
   return DType::F32;
 }
 
+// MemAvailable from /proc/meminfo in bytes; 0 when unknown. SLM_MEMORY_AVAILABLE (bytes) overrides it,
+// for tests of the refusal below.
+uint64_t memory_available() {
+  if (const char* v = std::getenv("SLM_MEMORY_AVAILABLE")) return std::strtoull(v, nullptr, 10);
+  std::ifstream f("/proc/meminfo");
+  std::string key;
+  uint64_t kb = 0;
+  std::string unit;
+  while (f >> key >> kb >> unit)
+    if (key == "MemAvailable:") return kb * 1024;
+  return 0;
+}
+
+std::string gib(uint64_t bytes) {
+  char buf[32];
+  if (bytes >= (1ull << 30)) std::snprintf(buf, sizeof buf, "%.2f GiB", double(bytes) / double(1ull << 30));
+  else std::snprintf(buf, sizeof buf, "%.1f MiB", double(bytes) / double(1ull << 20));
+  return buf;
+}
+
 }  // namespace
 
 const Tensor& Model::w(const std::string& name) const {
@@ -53,6 +76,17 @@ const Tensor& Model::w(const std::string& name) const {
 void Model::load_weights(const std::string& model_dir) {
   Checkpoint ck = Checkpoint::open(model_dir);
   std::vector<TensorSpec> table = tensor_table();
+  // Weights already in their resident dtype stay memory-mapped (file-backed, evictable); the others are
+  // converted into anonymous memory, which must fit. Refuse up front rather than be killed half-way.
+  uint64_t converted = 0;
+  for (const auto& spec : table)
+    if (ck.has(spec.name) && ck.entry(spec.name).supported && ck.entry(spec.name).dtype != resident_dtype(spec.role, mode_))
+      converted += uint64_t(shape_numel(spec.shape)) * dtype_size(resident_dtype(spec.role, mode_));
+  const uint64_t available = memory_available();
+  if (available > 0 && converted > available)
+    throw Error("[model] " + model_dir + ": loading needs " + gib(converted) + " for converted weights but only " +
+                gib(available) + " of memory is available — use --compute bf16 (bf16 weights stay mapped from " +
+                "the file) or a machine with more memory");
   std::set<std::string> wanted;
   for (const auto& spec : table) {
     wanted.insert(spec.name);

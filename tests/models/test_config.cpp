@@ -230,3 +230,21 @@ TEST(Config, Phi4MiniHubFieldsAreAcceptedAndBiasFlagsChecked) {
 }
 
 }  // namespace
+
+namespace {
+
+TEST(LoadModel, RefusesAPlanThatDoesNotFitInMemory) {
+  const std::string dir = std::string(SLM_FIXTURES) + "/models/qwen2_bf16_sharded";
+  setenv("SLM_MEMORY_AVAILABLE", "100000", 1);  // bytes: f32 needs ~450 kB, bf16 mode ~3 kB
+  std::string e;
+  try {
+    load_model(dir);  // f32 compute converts every bf16 weight
+  } catch (const Error& x) {
+    e = x.what();
+  }
+  EXPECT_NE(e.find("--compute bf16"), std::string::npos) << e;
+  EXPECT_NO_THROW(load_model(dir, ComputeMode::BF16));  // matmul weights stay mapped; only norms convert
+  unsetenv("SLM_MEMORY_AVAILABLE");
+}
+
+}  // namespace
