@@ -21,17 +21,26 @@ std::vector<float> tricky(size_t n, uint32_t seed) {
   std::mt19937 rng(seed + 1);
   for (size_t i = 0; i < n; ++i) {
     switch (rng() % 5) {
-      case 0: v[i] = float(int(rng() % 29) - 14) * 0.5f; break;                 // k/2
-      case 1: v[i] = std::ldexp(v[i], int(rng() % 40) - 30); break;             // tiny and large magnitudes
-      case 2: if (rng() % 4 == 0) v[i] = 0.0f; break;
-      default: break;
+      case 0:
+        v[i] = float(int(rng() % 29) - 14) * 0.5f;
+        break;  // k/2
+      case 1:
+        v[i] = std::ldexp(v[i], int(rng() % 40) - 30);
+        break;  // tiny and large magnitudes
+      case 2:
+        if (rng() % 4 == 0) v[i] = 0.0f;
+        break;
+      default:
+        break;
     }
   }
   return v;
 }
 
 TEST(QuantFast, BitExactWithReference) {
-  const int64_t shapes[][2] = {{1, 1}, {3, 5}, {2, 8}, {5, 31}, {4, 32}, {7, 33}, {3, 100}, {9, 257}, {2, 1000}, {70, 600}};  // the last is large enough to run in parallel
+  const int64_t shapes[][2] = {
+      {1, 1},  {3, 5},   {2, 8},   {5, 31},   {4, 32},
+      {7, 33}, {3, 100}, {9, 257}, {2, 1000}, {70, 600}};  // the last is large enough to run in parallel
   uint32_t seed = 1;
   for (const auto& nk : shapes) {
     const int64_t N = nk[0], K = nk[1];

@@ -16,7 +16,7 @@ using quant::QuantizedWeight;
 using quant::Scheme;
 
 TEST(Int4Matmul, MatchesReferenceAtOddShapes) {
-  const int64_t shapes[][3] = {{1, 1, 1}, {1, 7, 33}, {3, 5, 37}, {5, 13, 100}, {2, 9, 256}, {17, 6, 64},
+  const int64_t shapes[][3] = {{1, 1, 1},  {1, 7, 33},   {3, 5, 37},    {5, 13, 100},  {2, 9, 256}, {17, 6, 64},
                                {4, 3, 15}, {1, 64, 896}, {9, 40, 1000}, {6, 300, 2000}};  // last: 3 row blocks
   uint32_t seed = 100;
   for (const auto& s : shapes) {
@@ -28,16 +28,15 @@ TEST(Int4Matmul, MatchesReferenceAtOddShapes) {
       QuantizedWeight q = quant::quantize(w, sc);
       Tensor wd = quant::dequantize_ref(q);
       for (bool with_bias : {false, true}) {
-        SCOPED_TRACE(testing::Message() << "T=" << T << " N=" << N << " K=" << K << " "
-                                        << quant::scheme_info(sc).name << " bias=" << with_bias);
+        SCOPED_TRACE(testing::Message() << "T=" << T << " N=" << N << " K=" << K << " " << quant::scheme_info(sc).name
+                                        << " bias=" << with_bias);
         Tensor b = with_bias ? bias : Tensor();
         Tensor yf = quant::int4_linear(x, q, b), yr = quant::int4_linear_ref(x, q, b);
         ASSERT_EQ(yf.shape(), Shape({T, N}));
         for (int64_t t = 0; t < T; ++t) {
           for (int64_t n = 0; n < N; ++n) {
             double mag = 0;  // sum |x||w|: the f32 accumulation error scales with it
-            for (int64_t k = 0; k < K; ++k)
-              mag += std::fabs(x.data<float>()[t * K + k] * wd.data<float>()[n * K + k]);
+            for (int64_t k = 0; k < K; ++k) mag += std::fabs(x.data<float>()[t * K + k] * wd.data<float>()[n * K + k]);
             EXPECT_NEAR(yf.data<float>()[t * N + n], yr.data<float>()[t * N + n], 1e-6 * mag + 1e-6) << t << "," << n;
           }
         }

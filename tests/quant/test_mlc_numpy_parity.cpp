@@ -57,7 +57,8 @@ TEST(QuantMlcParity, MatchesNumpyTranscription) {
   for (const Case& c : cases) {
     QuantizeOptions opt;
     opt.round = c.round;
-    SCOPED_TRACE(testing::Message() << quant::scheme_info(c.scheme).name << " away=" << (c.round == RoundMode::TiesAway));
+    SCOPED_TRACE(testing::Message() << quant::scheme_info(c.scheme).name
+                                    << " away=" << (c.round == RoundMode::TiesAway));
     EXPECT_EQ(fnv1a(quant::quantize_ref(w, c.scheme, opt)), c.want);
     EXPECT_EQ(fnv1a(quant::quantize(w, c.scheme, opt)), c.want);
   }
