@@ -173,6 +173,26 @@ void Tensor::copy_from(const Tensor& src) {
   const int64_t n = numel(), nd = dim();
   const char* sb = static_cast<const char*>(src.raw());
   char* db = static_cast<char*>(raw());
+  if (n == 0) return;
+  // Same dtype and unit stride in the last dimension (row slices, e.g. splitting a fused projection):
+  // copy whole rows.
+  if (src.dtype_ == dtype_ && nd >= 1 && strides_.back() == 1 && src.strides_.back() == 1) {
+    const int64_t row = shape_.back(), rows = n / row, es = int64_t(dtype_size(dtype_));
+    std::vector<int64_t> idx(size_t(nd), 0);
+    for (int64_t r = 0; r < rows; ++r) {
+      int64_t so = 0, dof = 0;
+      for (int64_t k = 0; k + 1 < nd; ++k) {
+        so += idx[size_t(k)] * src.strides_[size_t(k)];
+        dof += idx[size_t(k)] * strides_[size_t(k)];
+      }
+      std::memmove(db + dof * es, sb + so * es, size_t(row * es));
+      for (int64_t k = nd - 2; k >= 0; --k) {
+        if (++idx[size_t(k)] < shape_[size_t(k)]) break;
+        idx[size_t(k)] = 0;
+      }
+    }
+    return;
+  }
   std::vector<int64_t> idx(size_t(nd), 0);
   for (int64_t i = 0; i < n; ++i) {
     int64_t so = 0, dof = 0;

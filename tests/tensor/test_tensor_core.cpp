@@ -69,3 +69,20 @@ TEST(Tensor, DtypeConversionCopies) {
   EXPECT_THROW(check_tensor(t, DType::BF16, {3}, "t"), Error);
   EXPECT_NO_THROW(check_tensor(t, DType::F32, {-1}, "t"));
 }
+
+TEST(Tensor, CopyOfRowSlicesAndTransposesMatchesElementwise) {
+  std::vector<float> v(2 * 3 * 5);
+  for (size_t i = 0; i < v.size(); ++i) v[i] = float(i);
+  Tensor t = Tensor::from_f32(v, {2, 3, 5});
+  Tensor slice = t.narrow(2, 1, 3).contiguous();  // unit inner stride: row copies
+  Tensor tr = t.transpose(1, 2).contiguous();     // strided inner dimension: element copies
+  for (int64_t a = 0; a < 2; ++a)
+    for (int64_t b = 0; b < 3; ++b)
+      for (int64_t c = 0; c < 5; ++c) {
+        const float want = float(a * 15 + b * 5 + c);
+        if (c >= 1 && c < 4) EXPECT_EQ(slice.item_f32({a, b, c - 1}), want);
+        EXPECT_EQ(tr.item_f32({a, c, b}), want);
+      }
+  Tensor bf = t.narrow(2, 1, 3).to(DType::BF16);  // dtype change: element path
+  EXPECT_EQ(bf.item_f32({1, 2, 2}), float(1 * 15 + 2 * 5 + 3));
+}
