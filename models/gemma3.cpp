@@ -14,14 +14,11 @@ class Gemma3Model : public Gemma2Model {
  protected:
   void add_attention_tensors(std::vector<TensorSpec>& t, int64_t l) const override {
     Gemma2Model::add_attention_tensors(t, l);
-    t.push_back(vector_spec(layer_name(l, "self_attn.q_norm.weight"), config_.head_dim, TensorRole::Norm));
-    t.push_back(vector_spec(layer_name(l, "self_attn.k_norm.weight"), config_.head_dim, TensorRole::Norm));
+    add_qk_norm_tensors(t, l);
   }
   QKV qkv(const Tensor& h, int64_t l) const override {
     QKV p = Gemma2Model::qkv(h, l);
-    const float eps = float(config_.rms_norm_eps);
-    p.q = head_rmsnorm(p.q, w(layer_name(l, "self_attn.q_norm.weight")), config_.num_attention_heads, eps, true);
-    p.k = head_rmsnorm(p.k, w(layer_name(l, "self_attn.k_norm.weight")), config_.num_key_value_heads, eps, true);
+    apply_qk_norm(p, l);  // Gemma's 1 + w convention
     return p;
   }
 };

@@ -82,6 +82,19 @@ Tensor LlamaModel::mlp(const Tensor& h, int64_t l) const {
   return proj(a, layer_name(l, "mlp.down_proj"));
 }
 
+void LlamaModel::add_qk_norm_tensors(std::vector<TensorSpec>& t, int64_t l) const {
+  t.push_back(vector_spec(layer_name(l, "self_attn.q_norm.weight"), config_.head_dim, TensorRole::Norm));
+  t.push_back(vector_spec(layer_name(l, "self_attn.k_norm.weight"), config_.head_dim, TensorRole::Norm));
+}
+
+void LlamaModel::apply_qk_norm(QKV& p, int64_t l) const {
+  const float eps = float(config_.rms_norm_eps);
+  p.q = head_rmsnorm(p.q, w(layer_name(l, "self_attn.q_norm.weight")), config_.num_attention_heads, eps,
+                     norm_unit_offset_);
+  p.k = head_rmsnorm(p.k, w(layer_name(l, "self_attn.k_norm.weight")), config_.num_key_value_heads, eps,
+                     norm_unit_offset_);
+}
+
 AttnSpec LlamaModel::attn_spec(int64_t l) const {
   const auto& c = config_;
   AttnSpec s;

@@ -35,6 +35,10 @@ class LlamaModel : public Model {
   virtual QKV qkv(const Tensor& h, int64_t l) const;
   virtual Tensor mlp(const Tensor& h, int64_t l) const;  // (T, C) -> (T, C)
   virtual AttnSpec attn_spec(int64_t l) const;
+  // Qwen3 / Gemma-3: per-head RMSNorm of q and k (q_norm, k_norm over D) before rope, with this model's
+  // norm convention (norm_unit_offset_).
+  void add_qk_norm_tensors(std::vector<TensorSpec>& t, int64_t l) const;
+  void apply_qk_norm(QKV& p, int64_t l) const;
   bool norm_unit_offset_ = false;  // Gemma: weight stored as offset from 1
 
   Tensor embed(const Tensor& ids) override;
