@@ -8,13 +8,6 @@
 #include <string>
 #include <vector>
 
-#if defined(__AVX512F__)
-#include <immintrin.h>
-// GCC 12 reports its own _mm512_undefined_* inside the AVX-512 intrinsics as uninitialised (bug 105593).
-#pragma GCC diagnostic ignored "-Wuninitialized"
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#endif
-
 #include "quant/group_quant.h"
 #include "quant/q4_simd.h"
 #include "tensor/error.h"
