@@ -74,10 +74,10 @@ Tensor int4_linear(const Tensor& x, const QuantizedWeight& w, const Tensor& bias
   int4_linear_check(x, w, bias, "int4_linear");
   const int64_t T = x.size(0), K = w.cols, N = w.rows;
   Tensor y = Tensor::empty({T, N});
-  const float* xp = x.data<float>();
   float* yp = y.data<float>();
 #if defined(__AVX512F__)
   if (T <= kFusedT) {
+    const float* xp = x.data<float>();
 #pragma omp parallel for schedule(static) if (N * K >= (int64_t(1) << 15))
     for (int64_t n = 0; n < N; ++n) {
       float out[kFusedT];
