@@ -7,11 +7,9 @@
 
 namespace slm {
 
-Tensor GemmaModel::embed(const Tensor& ids) {
-  Tensor x = LlamaModel::embed(ids);
+ag::Var GemmaModel::embed(const Tensor& ids) {
   // transformers: hidden * torch.tensor(hidden_size ** 0.5, dtype=hidden.dtype); activations are f32 here.
-  scale_inplace(x, float(std::sqrt(double(config_.hidden_size))));
-  return x;
+  return ag::scale(LlamaModel::embed(ids), float(std::sqrt(double(config_.hidden_size))));
 }
 
 std::unique_ptr<Model> make_gemma(const ModelConfig& c, ComputeMode m) { return std::make_unique<GemmaModel>(c, m); }

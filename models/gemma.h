@@ -11,7 +11,7 @@ class GemmaModel : public LlamaModel {
   GemmaModel(const ModelConfig& c, ComputeMode mode) : LlamaModel(c, mode) { norm_unit_offset_ = true; }
 
  protected:
-  Tensor embed(const Tensor& ids) override;
+  ag::Var embed(const Tensor& ids) override;
 };
 
 }  // namespace slm

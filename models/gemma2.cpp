@@ -19,14 +19,14 @@ AttnSpec Gemma2Model::attn_spec(int64_t l) const {
   return s;
 }
 
-void Gemma2Model::layer(int64_t l, Tensor& x, KVCache& cache, int64_t pos0) {
-  Tensor h = norm(x, layer_name(l, "input_layernorm.weight"));
+ag::Var Gemma2Model::layer(int64_t l, const ag::Var& x, const ForwardPass& pass) {
+  ag::Var h = norm(x, layer_name(l, "input_layernorm.weight"));
   QKV p = qkv(h, l);
-  Tensor a = self_attention(p.q, p.k, p.v, rope_.for_layer(config_, l), attn_spec(l), cache, l, pos0);
+  ag::Var a = self_attention(p.q, p.k, p.v, rope_.for_layer(config_, l), attn_spec(l), pass, l);
   a = proj(a, layer_name(l, "self_attn.o_proj"));
-  add_inplace(x, norm(a, layer_name(l, "post_attention_layernorm.weight")));
-  h = norm(x, layer_name(l, "pre_feedforward_layernorm.weight"));
-  add_inplace(x, norm(mlp(h, l), layer_name(l, "post_feedforward_layernorm.weight")));
+  ag::Var r = ag::add(x, norm(a, layer_name(l, "post_attention_layernorm.weight")));
+  h = norm(r, layer_name(l, "pre_feedforward_layernorm.weight"));
+  return ag::add(r, norm(mlp(h, l), layer_name(l, "post_feedforward_layernorm.weight")));
 }
 
 std::unique_ptr<Model> make_gemma2(const ModelConfig& c, ComputeMode m) { return std::make_unique<Gemma2Model>(c, m); }

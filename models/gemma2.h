@@ -13,7 +13,7 @@ class Gemma2Model : public GemmaModel {
  protected:
   void add_norm_tensors(std::vector<TensorSpec>& t, int64_t l) const override;
   AttnSpec attn_spec(int64_t l) const override;
-  void layer(int64_t l, Tensor& x, KVCache& cache, int64_t pos0) override;
+  ag::Var layer(int64_t l, const ag::Var& x, const ForwardPass& pass) override;
 };
 
 }  // namespace slm

@@ -16,7 +16,7 @@ class Gemma3Model : public Gemma2Model {
     Gemma2Model::add_attention_tensors(t, l);
     add_qk_norm_tensors(t, l);
   }
-  QKV qkv(const Tensor& h, int64_t l) const override {
+  QKV qkv(const ag::Var& h, int64_t l) const override {
     QKV p = Gemma2Model::qkv(h, l);
     apply_qk_norm(p, l);  // Gemma's 1 + w convention
     return p;

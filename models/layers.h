@@ -10,11 +10,11 @@
 
 namespace slm {
 
-// Cos/sin tables for positions pos0..pos0+T of each rope a model uses (full and sliding layers).
-// seq_len for dynamic/longrope selection is pos0 + T, as transformers takes max(position_ids) + 1.
+// Cos/sin tables for the given positions of each rope a model uses (full and sliding layers).
+// seq_len for dynamic/longrope selection is max(position) + 1, as transformers takes max(position_ids) + 1.
 struct RopeTables {
   RopeTable full, sliding;
-  void build(const ModelConfig& c, int64_t pos0, int64_t T);
+  void build(const ModelConfig& c, const std::vector<int64_t>& positions);
   const RopeTable& for_layer(const ModelConfig& c, int64_t l) const {
     return c.layer_types[size_t(l)] == LayerType::SlidingAttention ? sliding : full;
   }
@@ -31,12 +31,14 @@ struct AttnSpec {
 void kv_reserve(KVCache& cache, int64_t needed);
 
 // q (T, H*D), k/v (T, Hkv*D), already projected (and q/k-normed where the family does).
-// Rotates q and k, stores k/v at positions [pos0, pos0+T) of layer l, attends over [0, pos0+T).
+// Rotates q and k and attends. With a cache (inference): stores k/v at positions [pos0, pos0+T) of
+// layer l and attends over [0, pos0+T) — not differentiable. Without (training): attends within the
+// packed batch, causal per segment, recorded for the backward pass.
 // Returns (T, H*D).
-Tensor self_attention(Tensor q, Tensor k, const Tensor& v, const RopeTable& rope, const AttnSpec& spec,
-                      KVCache& cache, int64_t l, int64_t pos0);
+ag::Var self_attention(const ag::Var& q, const ag::Var& k, const ag::Var& v, const RopeTable& rope,
+                       const AttnSpec& spec, const ForwardPass& pass, int64_t l);
 
 // RMSNorm over each head of x (T, H*D) with weight (D).
-Tensor head_rmsnorm(const Tensor& x, const Tensor& w, int64_t H, float eps, bool unit_offset);
+ag::Var head_rmsnorm(const ag::Var& x, const Tensor& w, int64_t H, float eps, bool unit_offset);
 
 }  // namespace slm

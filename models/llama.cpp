@@ -63,22 +63,36 @@ std::vector<TensorSpec> LlamaModel::tensor_table() const {
   return t;
 }
 
-Tensor LlamaModel::proj(const Tensor& x, const std::string& prefix) const {
+ag::Var LlamaModel::proj(const ag::Var& x, const std::string& prefix) const {
   const std::string bias = prefix + ".bias";
-  return linear(x, w(prefix + ".weight"), has_w(bias) ? w(bias) : Tensor());
+  const Tensor& weight = w(prefix + ".weight");
+  const Tensor b = has_w(bias) ? w(bias) : Tensor();
+  ag::Var y;
+  auto it = adapters_.find(prefix);
+  if (it == adapters_.end()) {
+    y = ag::linear(x, weight, b);
+  } else {
+    ag::LoraWeights lora = it->second;
+    uint64_t h = 14695981039346656037ull;  // FNV-1a of the module name: a mask per module, stable across builds
+    for (unsigned char ch : prefix) h = (h ^ ch) * 1099511628211ull;
+    lora.dropout_seed = dropout_seed_ ^ h;
+    y = ag::lora_linear(x, weight, b, lora);
+  }
+  observe(prefix, y.value());
+  return y;
 }
 
-Tensor LlamaModel::norm(const Tensor& x, const std::string& weight) const {
-  return rmsnorm(x, w(weight), float(config_.rms_norm_eps), norm_unit_offset_);
+ag::Var LlamaModel::norm(const ag::Var& x, const std::string& weight) const {
+  return ag::rmsnorm(x, w(weight), float(config_.rms_norm_eps), norm_unit_offset_);
 }
 
-LlamaModel::QKV LlamaModel::qkv(const Tensor& h, int64_t l) const {
+LlamaModel::QKV LlamaModel::qkv(const ag::Var& h, int64_t l) const {
   return {proj(h, layer_name(l, "self_attn.q_proj")), proj(h, layer_name(l, "self_attn.k_proj")),
           proj(h, layer_name(l, "self_attn.v_proj"))};
 }
 
-Tensor LlamaModel::mlp(const Tensor& h, int64_t l) const {
-  Tensor a = gated_act(proj(h, layer_name(l, "mlp.gate_proj")), proj(h, layer_name(l, "mlp.up_proj")), act_);
+ag::Var LlamaModel::mlp(const ag::Var& h, int64_t l) const {
+  ag::Var a = ag::gated_act(proj(h, layer_name(l, "mlp.gate_proj")), proj(h, layer_name(l, "mlp.up_proj")), act_);
   return proj(a, layer_name(l, "mlp.down_proj"));
 }
 
@@ -107,24 +121,29 @@ AttnSpec LlamaModel::attn_spec(int64_t l) const {
   return s;
 }
 
-Tensor LlamaModel::embed(const Tensor& ids) { return embedding(w("model.embed_tokens.weight"), ids); }
+ag::Var LlamaModel::embed(const Tensor& ids) { return ag::embedding(w("model.embed_tokens.weight"), ids); }
 
-void LlamaModel::begin_forward(int64_t pos0, int64_t T) { rope_.build(config_, pos0, T); }
+void LlamaModel::begin_forward(const std::vector<int64_t>& positions) { rope_.build(config_, positions); }
 
-void LlamaModel::layer(int64_t l, Tensor& x, KVCache& cache, int64_t pos0) {
-  Tensor h = norm(x, layer_name(l, "input_layernorm.weight"));
+ag::Var LlamaModel::layer(int64_t l, const ag::Var& x, const ForwardPass& pass) {
+  ag::Var h = norm(x, layer_name(l, "input_layernorm.weight"));
   QKV p = qkv(h, l);
-  Tensor a = self_attention(p.q, p.k, p.v, rope_.for_layer(config_, l), attn_spec(l), cache, l, pos0);
-  add_inplace(x, proj(a, layer_name(l, "self_attn.o_proj")));
-  h = norm(x, layer_name(l, "post_attention_layernorm.weight"));
-  add_inplace(x, mlp(h, l));
+  ag::Var a = self_attention(p.q, p.k, p.v, rope_.for_layer(config_, l), attn_spec(l), pass, l);
+  ag::Var r = ag::add(x, proj(a, layer_name(l, "self_attn.o_proj")));
+  h = norm(r, layer_name(l, "post_attention_layernorm.weight"));
+  return ag::add(r, mlp(h, l));
 }
 
-Tensor LlamaModel::head(const Tensor& x) {
-  Tensor h = norm(x, "model.norm.weight");
-  const Tensor& lm = config_.tie_word_embeddings ? w("model.embed_tokens.weight") : w("lm_head.weight");
-  Tensor logits = linear(h, lm);
-  if (config_.final_logit_softcapping > 0) softcap_inplace(logits, config_.final_logit_softcapping);
+ag::Var LlamaModel::head(const ag::Var& x) {
+  ag::Var h = norm(x, "model.norm.weight");
+  ag::Var logits;
+  if (config_.tie_word_embeddings) {
+    logits = ag::linear(h, w("model.embed_tokens.weight"));
+    observe("lm_head", logits.value());
+  } else {
+    logits = proj(h, "lm_head");
+  }
+  if (config_.final_logit_softcapping > 0) logits = ag::softcap(logits, config_.final_logit_softcapping);
   return logits;
 }
 

@@ -20,20 +20,20 @@ class LlamaModel : public Model {
   static std::string layer_name(int64_t l, const std::string& rest) {
     return "model.layers." + std::to_string(l) + "." + rest;
   }
-  // nn.Linear by HF prefix ("model.layers.0.self_attn.q_proj"): weight, plus bias when the table has one.
-  // The one place adapters will be consulted (LoRA).
-  Tensor proj(const Tensor& x, const std::string& prefix) const;
-  Tensor norm(const Tensor& x, const std::string& weight) const;
+  // nn.Linear by HF prefix ("model.layers.0.self_attn.q_proj"): weight, plus bias when the table has one,
+  // plus the LoRA adapter on that module when one is set — the one place adapters are consulted.
+  ag::Var proj(const ag::Var& x, const std::string& prefix) const;
+  ag::Var norm(const ag::Var& x, const std::string& weight) const;
 
   // Hooks the families override.
   virtual void add_attention_tensors(std::vector<TensorSpec>& t, int64_t l) const;
   virtual void add_mlp_tensors(std::vector<TensorSpec>& t, int64_t l) const;
   virtual void add_norm_tensors(std::vector<TensorSpec>& t, int64_t l) const;
   struct QKV {
-    Tensor q, k, v;  // (T, H*D), (T, Hkv*D), (T, Hkv*D)
+    ag::Var q, k, v;  // (T, H*D), (T, Hkv*D), (T, Hkv*D)
   };
-  virtual QKV qkv(const Tensor& h, int64_t l) const;
-  virtual Tensor mlp(const Tensor& h, int64_t l) const;  // (T, C) -> (T, C)
+  virtual QKV qkv(const ag::Var& h, int64_t l) const;
+  virtual ag::Var mlp(const ag::Var& h, int64_t l) const;  // (T, C) -> (T, C)
   virtual AttnSpec attn_spec(int64_t l) const;
   // Qwen3 / Gemma-3: per-head RMSNorm of q and k (q_norm, k_norm over D) before rope, with this model's
   // norm convention (norm_unit_offset_).
@@ -41,10 +41,10 @@ class LlamaModel : public Model {
   void apply_qk_norm(QKV& p, int64_t l) const;
   bool norm_unit_offset_ = false;  // Gemma: weight stored as offset from 1
 
-  Tensor embed(const Tensor& ids) override;
-  void begin_forward(int64_t pos0, int64_t T) override;
-  void layer(int64_t l, Tensor& x, KVCache& cache, int64_t pos0) override;
-  Tensor head(const Tensor& x) override;
+  ag::Var embed(const Tensor& ids) override;
+  void begin_forward(const std::vector<int64_t>& positions) override;
+  ag::Var layer(int64_t l, const ag::Var& x, const ForwardPass& pass) override;
+  ag::Var head(const ag::Var& x) override;
 
   Activation act_;
   RopeTables rope_;

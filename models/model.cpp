@@ -125,21 +125,55 @@ KVCache Model::make_cache(int64_t capacity_hint) const {
   return c;
 }
 
+namespace {
+void check_ids(const std::vector<int32_t>& ids, int64_t vocab) {
+  SLM_CHECK(!ids.empty(), "[model] forward needs at least one token");
+  for (int32_t id : ids)
+    SLM_CHECK(id >= 0 && id < vocab, "[model] token id " + std::to_string(id) +
+                                         " is outside the vocabulary (size " + std::to_string(vocab) + ")");
+}
+}  // namespace
+
 Tensor Model::forward(const std::vector<int32_t>& ids, KVCache& cache, bool last_only) {
   const int64_t T = int64_t(ids.size());
-  SLM_CHECK(T > 0, "[model] forward needs at least one token");
+  check_ids(ids, config_.vocab_size);
   SLM_CHECK(int64_t(cache.k.size()) == config_.num_hidden_layers, "[model] cache made for another model");
-  for (int32_t id : ids)
-    SLM_CHECK(id >= 0 && id < config_.vocab_size,
-              "[model] token id " + std::to_string(id) + " is outside the vocabulary (size " +
-                  std::to_string(config_.vocab_size) + ")");
   const int64_t pos0 = cache.length;
   kv_reserve(cache, pos0 + T);
-  begin_forward(pos0, T);
-  Tensor x = embed(Tensor::from_i32(ids, {T}));
-  for (int64_t l = 0; l < config_.num_hidden_layers; ++l) layer(l, x, cache, pos0);
+  std::vector<int64_t> positions(static_cast<size_t>(T));
+  for (int64_t i = 0; i < T; ++i) positions[size_t(i)] = pos0 + i;
+  begin_forward(positions);
+  ForwardPass pass;
+  pass.cache = &cache;
+  pass.pos0 = pos0;
+  ag::Var x = embed(Tensor::from_i32(ids, {T}));
+  for (int64_t l = 0; l < config_.num_hidden_layers; ++l) {
+    x = layer(l, x, pass);
+    observe("model.layers." + std::to_string(l), x.value());
+  }
   cache.length = pos0 + T;
-  if (last_only && T > 1) x = x.narrow(0, T - 1, 1).contiguous();
+  if (last_only && T > 1) x = ag::Var(x.value().narrow(0, T - 1, 1).contiguous());
+  return head(x).value();
+}
+
+ag::Var Model::forward_packed(const std::vector<int32_t>& ids, const std::vector<int32_t>& positions,
+                              const std::vector<int32_t>& segments, bool grad_checkpoint) {
+  const int64_t T = int64_t(ids.size());
+  check_ids(ids, config_.vocab_size);
+  SLM_CHECK(positions.size() == ids.size() && segments.size() == ids.size(),
+            "[model] forward_packed: ids, positions and segments differ in length");
+  std::vector<int64_t> pos(positions.begin(), positions.end());
+  begin_forward(pos);
+  ForwardPass pass;
+  pass.segments = Tensor::from_i32(segments, {T});
+  ag::Var x = embed(Tensor::from_i32(ids, {T}));
+  for (int64_t l = 0; l < config_.num_hidden_layers; ++l) {
+    if (grad_checkpoint)
+      x = ag::checkpoint([this, l, pass](const ag::Var& in) { return layer(l, in, pass); }, x);
+    else
+      x = layer(l, x, pass);
+    observe("model.layers." + std::to_string(l), x.value());
+  }
   return head(x);
 }
 

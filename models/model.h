@@ -4,10 +4,13 @@
 // matmul inputs to bf16 (f32 accumulation) — faster, within a looser documented bound.
 #pragma once
 #include <cstdint>
+#include <functional>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
 
+#include "autograd/ops.h"
 #include "models/config.h"
 #include "models/tensor_table.h"
 #include "tensor/tensor.h"
@@ -22,6 +25,13 @@ struct KVCache {
   int64_t length = 0;
   int64_t capacity = 0;
   void reset() { length = 0; }
+};
+
+// What a forward pass gives every layer besides the hidden states.
+struct ForwardPass {
+  KVCache* cache = nullptr;  // inference: keys/values appended at [pos0, pos0 + T); training: null
+  int64_t pos0 = 0;
+  Tensor segments;           // packed training batch: (T) I32 example index per token; else undefined
 };
 
 class Model;
@@ -42,19 +52,41 @@ class Model {
 
   KVCache make_cache(int64_t capacity_hint = 256) const;
 
+  // Training forward over a packed batch, no cache: logits (T, V) as a Var, recorded on the active tape
+  // (autograd/var.h). positions (T) restart at 0 for each example; segments (T) keep examples from
+  // attending to each other. grad_checkpoint recomputes each layer in the backward pass instead of
+  // keeping its activations (the recompute reads this model's rope tables: run the backward pass before
+  // the next forward).
+  ag::Var forward_packed(const std::vector<int32_t>& ids, const std::vector<int32_t>& positions,
+                         const std::vector<int32_t>& segments, bool grad_checkpoint = false);
+
+  // LoRA adapters by HF module prefix ("model.layers.0.self_attn.q_proj"); every linear layer consults
+  // this map (LlamaModel::proj) in inference and training alike.
+  void set_adapters(std::map<std::string, ag::LoraWeights> adapters) { adapters_ = std::move(adapters); }
+  const std::map<std::string, ag::LoraWeights>& adapters() const { return adapters_; }
+  // Dropout masks of the next forward derive from this seed and the module name (see lora_linear).
+  void set_dropout_seed(uint64_t seed) { dropout_seed_ = seed; }
+
   // Generation re-runs the whole sequence once, dropping the cache, when it first grows past this
   // length (0 = never). Phi-3's longrope switches from short to long factors there, and transformers'
   // Phi3ForCausalLM.prepare_inputs_for_generation recomputes the cache at that point.
   virtual int64_t recompute_cache_at() const { return 0; }
   int64_t parameter_count() const;
 
+  // Sees intermediate activations during forward (e.g. export's f16-overflow calibration scan):
+  // called with each linear layer's output (name = its HF module prefix, "model.layers.0.mlp.down_proj",
+  // the logits as "lm_head") and each layer's residual stream ("model.layers.0"). Empty = off.
+  using ActivationObserver = std::function<void(const std::string& name, const Tensor& value)>;
+  void set_activation_observer(ActivationObserver fn) { observer_ = std::move(fn); }
+
  protected:
-  // Family hooks. `x` is (T, C) f32; positions are cache.length + [0, T).
-  virtual Tensor embed(const Tensor& ids) = 0;                          // -> (T, C)
-  virtual void layer(int64_t l, Tensor& x, KVCache& cache, int64_t pos0) = 0;  // in place
-  virtual Tensor head(const Tensor& x) = 0;                             // (T, C) -> (T, V)
-  // Called once before the layers of each forward (e.g. to build rope tables for pos0..pos0+T).
-  virtual void begin_forward(int64_t pos0, int64_t T) = 0;
+  // Family hooks, written once with autograd ops (with no tape recording they are plain kernels).
+  // `x` is (T, C) f32.
+  virtual ag::Var embed(const Tensor& ids) = 0;                                      // -> (T, C)
+  virtual ag::Var layer(int64_t l, const ag::Var& x, const ForwardPass& pass) = 0;  // -> (T, C)
+  virtual ag::Var head(const ag::Var& x) = 0;                                        // (T, C) -> (T, V)
+  // Called once before the layers of each forward with every token's position (rope tables).
+  virtual void begin_forward(const std::vector<int64_t>& positions) = 0;
 
   // Loads every tensor of tensor_table() from the checkpoint, validating names, shapes, dtypes.
   void load_weights(const std::string& model_dir);
@@ -67,6 +99,12 @@ class Model {
   ModelConfig config_;
   ComputeMode mode_ = ComputeMode::F32;
   WeightMap weights_;
+  std::map<std::string, ag::LoraWeights> adapters_;
+  uint64_t dropout_seed_ = 0;
+  ActivationObserver observer_;
+  void observe(const std::string& name, const Tensor& t) const {
+    if (observer_) observer_(name, t);
+  }
 };
 
 // Reads MODEL_DIR/config.json, picks the family, loads and validates the weights.

@@ -28,17 +28,16 @@ class Phi3Model : public LlamaModel {
     t.push_back(linear_spec(layer_name(l, "mlp.gate_up_proj"), 2 * F, C));  // (2F, C)
     t.push_back(linear_spec(layer_name(l, "mlp.down_proj"), C, F));
   }
-  QKV qkv(const Tensor& h, int64_t l) const override {
+  QKV qkv(const ag::Var& h, int64_t l) const override {
     const auto& c = config_;
     const int64_t qd = c.num_attention_heads * c.head_dim, kvd = c.num_key_value_heads * c.head_dim;
-    Tensor fused = proj(h, layer_name(l, "self_attn.qkv_proj"));  // (T, qd + 2 kvd)
-    return {fused.narrow(1, 0, qd).contiguous(), fused.narrow(1, qd, kvd).contiguous(),
-            fused.narrow(1, qd + kvd, kvd).contiguous()};
+    ag::Var fused = proj(h, layer_name(l, "self_attn.qkv_proj"));  // (T, qd + 2 kvd)
+    return {ag::narrow_cols(fused, 0, qd), ag::narrow_cols(fused, qd, kvd), ag::narrow_cols(fused, qd + kvd, kvd)};
   }
-  Tensor mlp(const Tensor& h, int64_t l) const override {
+  ag::Var mlp(const ag::Var& h, int64_t l) const override {
     const int64_t F = config_.intermediate_size;
-    Tensor gu = proj(h, layer_name(l, "mlp.gate_up_proj"));  // (T, 2F)
-    Tensor a = gated_act(gu.narrow(1, 0, F).contiguous(), gu.narrow(1, F, F).contiguous(), act_);
+    ag::Var gu = proj(h, layer_name(l, "mlp.gate_up_proj"));  // (T, 2F)
+    ag::Var a = ag::gated_act(ag::narrow_cols(gu, 0, F), ag::narrow_cols(gu, F, F), act_);
     return proj(a, layer_name(l, "mlp.down_proj"));
   }
 };

@@ -15,7 +15,7 @@ class Qwen3Model : public LlamaModel {
     LlamaModel::add_attention_tensors(t, l);
     add_qk_norm_tensors(t, l);
   }
-  QKV qkv(const Tensor& h, int64_t l) const override {
+  QKV qkv(const ag::Var& h, int64_t l) const override {
     QKV p = LlamaModel::qkv(h, l);
     apply_qk_norm(p, l);
     return p;
