@@ -49,6 +49,7 @@ Args parse_args(const Verb& verb, const std::vector<std::string>& argv) {
       }
       const Option* o = find_option(verb, tok);
       if (!o) throw UsageError{"unknown option " + tok};
+      a.given.insert(tok);
       if (o->metavar.empty()) {
         if (inline_value) throw UsageError{tok + " takes no value"};
         a.values[tok] = "1";

@@ -3,6 +3,7 @@
 #pragma once
 #include <functional>
 #include <map>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -19,7 +20,10 @@ struct Args {
   std::vector<std::string> positional;
   std::map<std::string, std::string> values;  // option name -> text ("1" for set flags)
 
+  std::set<std::string> given;  // options written on the command line (not defaulted)
+
   bool has(const std::string& name) const { return values.count(name) != 0; }
+  bool was_given(const std::string& name) const { return given.count(name) != 0; }
   std::string str(const std::string& name) const;   // value or default ("" when none)
   long long integer(const std::string& name) const;  // throws UsageError when not an integer
   double number(const std::string& name) const;

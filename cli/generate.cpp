@@ -8,6 +8,7 @@
 
 #include "cli/common.h"
 #include "cli/verbs.h"
+#include "codegen/export_load.h"
 #include "models/chat/template.h"
 #include "models/generate.h"
 #include "models/tokenizer/tokenizer.h"
@@ -36,7 +37,7 @@ static int run_generate(const Args& a) {
   if (a.has("--ids") == a.has("--prompt")) throw UsageError{"give exactly one of --ids and --prompt"};
   if ((a.flag("--chat") || a.has("--system")) && !a.has("--prompt")) throw UsageError{"--chat needs --prompt"};
   GenerateOptions o = sampling_options(a);
-  std::unique_ptr<Model> m = load_model(dir, compute_mode(a));
+  std::unique_ptr<Model> m = codegen::load_model_or_export(dir, compute_mode(a));
   o.eos_ids = load_eos_ids(dir, m->config());
   std::vector<int32_t> ids;
   std::unique_ptr<Tokenizer> tok;

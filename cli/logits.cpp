@@ -4,6 +4,7 @@
 
 #include "cli/common.h"
 #include "cli/verbs.h"
+#include "codegen/export_load.h"
 #include "models/safetensors.h"
 
 namespace slm::cli {
@@ -11,7 +12,7 @@ namespace slm::cli {
 static int run_logits(const Args& a) {
   std::vector<int32_t> ids = ids_option(a, "--ids");
   if (!a.has("--out")) throw UsageError{"--out is required"};
-  std::unique_ptr<Model> m = load_model(a.positional[0], compute_mode(a));
+  std::unique_ptr<Model> m = codegen::load_model_or_export(a.positional[0], compute_mode(a));
   KVCache cache = m->make_cache(int64_t(ids.size()));
   Tensor logits = m->forward(ids, cache);
   safetensors_write(a.str("--out"), {{"logits", logits}});

@@ -1,0 +1,151 @@
+// The checked CLI contract of `slm export --model DIR --quant {q4f16_1,q4f32_1,q0f16,q0f32,auto} --out DIR
+// [--no-verify]`, and `slm logits` / `slm generate` on the export directory it writes.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <cmath>
+#include <filesystem>
+
+#include "models/safetensors.h"
+#include "tests/cli/run_slm.h"
+
+using namespace slm;
+namespace fs = std::filesystem;
+
+namespace {
+
+std::string fixture(const std::string& c) { return std::string(SLM_FIXTURES) + "/models/" + c; }
+
+std::string temp(const std::string& name) {
+  const std::string d = ::testing::TempDir() + "/slm_cli_export_" + name + "_" + std::to_string(::getpid());
+  fs::remove_all(d);
+  return d;
+}
+
+std::string id_list(const Tensor& t) {
+  std::string s;
+  for (int64_t i = 0; i < t.numel(); ++i) s += (i ? "," : "") + std::to_string(t.data<int32_t>()[i]);
+  return s;
+}
+
+bool has(const std::string& out, const std::string& needle) { return out.find(needle) != std::string::npos; }
+
+// No DIR.tmp-* / DIR.old-* left next to `dir`.
+bool no_leftovers(const std::string& dir) {
+  const fs::path p(dir);
+  for (const auto& e : fs::directory_iterator(p.parent_path()))
+    if (e.path().filename().string().rfind(p.filename().string() + ".", 0) == 0) return false;
+  return true;
+}
+
+TEST(CliExport, Q0F32ExportThenLogitsOnTheExportMatchTheHfDir) {
+  const std::string out = temp("q0f32");
+  SlmRun r = run_slm("export --model " + fixture("qwen3") + " --quant q0f32 --out " + out);
+  ASSERT_EQ(r.status, 0) << r.out;
+  for (const char* want : {"MB/s", "[verify] calibration", "top-1 agreement", "weight error", "exported"})
+    EXPECT_TRUE(has(r.out, want)) << want << "\n" << r.out;
+  for (const char* f : {"tensor-cache.json", "params_shard_0.bin", "mlc-chat-config.json"})
+    EXPECT_TRUE(fs::exists(out + "/" + f)) << f;
+  EXPECT_TRUE(no_leftovers(out));
+
+  SafetensorsFile ref = SafetensorsFile::open(fixture("qwen3") + "/reference.safetensors");
+  const std::string ids = id_list(ref.get("input_ids"));
+  ASSERT_EQ(run_slm("logits " + out + " --ids " + ids + " --out " + out + "/../ex.safetensors").status, 0);
+  ASSERT_EQ(run_slm("logits " + fixture("qwen3") + " --ids " + ids + " --out " + out + "/../hf.safetensors").status, 0);
+  Tensor a = SafetensorsFile::open(out + "/../ex.safetensors").get("logits");
+  Tensor b = SafetensorsFile::open(out + "/../hf.safetensors").get("logits");
+  ASSERT_EQ(a.shape(), b.shape());
+  double d = 0;
+  for (int64_t i = 0; i < a.numel(); ++i) d = std::max(d, double(std::abs(a.data<float>()[i] - b.data<float>()[i])));
+  EXPECT_LE(d, 1e-5);
+}
+
+TEST(CliExport, GenerateRunsOnAnExportDirectory) {
+  const std::string out = temp("gen");
+  ASSERT_EQ(run_slm("export --model " + fixture("gemma2") + " --quant q0f32 --out " + out + " --no-verify").status, 0);
+  SafetensorsFile ref = SafetensorsFile::open(fixture("gemma2") + "/reference.safetensors");
+  Tensor g = ref.get("greedy_ids");
+  std::string want;
+  for (int64_t i = 0; i < 8; ++i) want += (i ? " " : "") + std::to_string(g.data<int32_t>()[i]);
+  SlmRun r = run_slm("generate " + out + " --ids " + id_list(ref.get("prompt_ids")) + " --max-tokens 8 --ignore-eos",
+                     /*stdout_only=*/true);
+  ASSERT_EQ(r.status, 0) << r.out;
+  EXPECT_EQ(r.out.substr(0, r.out.find('\n')), want);
+}
+
+TEST(CliExport, AutoPicksQ4F16WhenF16IsSafeAndSaysWhy) {
+  const std::string out = temp("auto");
+  SlmRun r = run_slm("export --model " + fixture("llama") + " --quant auto --out " + out);
+  ASSERT_EQ(r.status, 0) << r.out;
+  EXPECT_TRUE(has(r.out, "--quant auto: q4f16_1")) << r.out;
+  std::string cfg;
+  {
+    std::FILE* f = std::fopen((out + "/mlc-chat-config.json").c_str(), "r");
+    ASSERT_NE(f, nullptr);
+    char buf[4096];
+    size_t n;
+    while ((n = std::fread(buf, 1, sizeof buf, f)) > 0) cfg.append(buf, n);
+    std::fclose(f);
+  }
+  EXPECT_TRUE(has(cfg, "\"quantization\": \"q4f16_1\"")) << cfg;
+}
+
+// A copy of the qwen2 fixture whose final norm weights are 1e5: logits (and the weight) pass f16's 65504.
+std::string overflowing_model() {
+  const std::string dir = temp("overflow_model");
+  fs::create_directories(dir);
+  fs::copy_file(fixture("qwen2") + "/config.json", dir + "/config.json");
+  SafetensorsFile f = SafetensorsFile::open(fixture("qwen2") + "/model.safetensors");
+  NamedTensors ts;
+  for (const auto& n : f.names()) {
+    Tensor t = f.get(n).clone();
+    if (n == "model.norm.weight")
+      for (int64_t i = 0; i < t.numel(); ++i) t.data<float>()[i] = 1e5f;
+    ts.push_back({n, t});
+  }
+  safetensors_write(dir + "/model.safetensors", ts);
+  return dir;
+}
+
+TEST(CliExport, Q4F16StopsWhenActivationsOverflowF16AndAutoSwitchesToQ4F32) {
+  const std::string model = overflowing_model();
+  const std::string out = temp("overflow");
+  SlmRun r = run_slm("export --model " + model + " --quant q4f16_1 --out " + out);
+  EXPECT_EQ(r.status, 1) << r.out;
+  EXPECT_TRUE(has(r.out, "q4f32_1")) << r.out;
+  EXPECT_TRUE(has(r.out, "65504")) << r.out;
+  EXPECT_FALSE(fs::exists(out));
+  EXPECT_TRUE(no_leftovers(out));
+  r = run_slm("export --model " + model + " --quant auto --out " + out);
+  ASSERT_EQ(r.status, 0) << r.out;
+  EXPECT_TRUE(has(r.out, "--quant auto: q4f32_1")) << r.out;
+}
+
+TEST(CliExport, UsageAndOutputDirectoryErrors) {
+  SlmRun r = run_slm("export --model " + fixture("llama") + " --quant q8 --out " + temp("bad"));
+  EXPECT_EQ(r.status, 2) << r.out;
+  EXPECT_TRUE(has(r.out, "--quant")) << r.out;
+  r = run_slm("export --model " + fixture("llama") + " --out " + temp("bad"));
+  EXPECT_EQ(r.status, 2) << r.out;
+  // An existing directory that is not an export is never replaced.
+  const std::string keep = temp("keep");
+  fs::create_directories(keep);
+  {
+    std::FILE* f = std::fopen((keep + "/notes.txt").c_str(), "w");
+    std::fputs("mine", f);
+    std::fclose(f);
+  }
+  r = run_slm("export --model " + fixture("llama") + " --quant q0f16 --out " + keep);
+  EXPECT_EQ(r.status, 1) << r.out;
+  EXPECT_TRUE(has(r.out, "refusing")) << r.out;
+  EXPECT_TRUE(fs::exists(keep + "/notes.txt"));
+  // A previous export is replaced.
+  const std::string out = temp("replace");
+  ASSERT_EQ(run_slm("export --model " + fixture("llama") + " --quant q0f16 --out " + out + " --no-verify").status, 0);
+  r = run_slm("export --model " + fixture("llama") + " --quant q4f32_1 --out " + out + " --no-verify");
+  ASSERT_EQ(r.status, 0) << r.out;
+  EXPECT_FALSE(has(r.out, "[verify]")) << r.out;
+  EXPECT_TRUE(no_leftovers(out));
+}
+
+}  // namespace
