@@ -13,11 +13,12 @@ Verb make_export_verb();
 Verb make_grad_verb();
 Verb make_merge_verb();
 Verb make_perplexity_verb();
+Verb make_train_verb();
 
 std::vector<Verb> all_verbs() {
   // Pipeline order: inspect, data, train, merge, export, run, measure, parity.
   return {make_info_verb(),  make_tokenize_verb(), make_template_verb(),   make_data_stats_verb(),
-          make_merge_verb(),    make_export_verb(),     make_logits_verb(),
+          make_train_verb(), make_merge_verb(),    make_export_verb(),     make_logits_verb(),
           make_generate_verb(), make_perplexity_verb(), make_grad_verb()};
 }
 

@@ -1,0 +1,138 @@
+// LoRA training speed of a Qwen2.5-0.5B-shaped model with random weights (nothing downloaded): one optimizer
+// step = forward + backward over one 512-token sequence (LoraObjective, the model's own code path), global-norm
+// clipping and AdamW, with rank-16 adapters on every linear layer (PEFT's all-linear), in ComputeMode F32 and
+// BF16. Counters: tok_s; gflop_s by the LoRA FLOP model (≈ 4·N per token for the frozen linears — forward and
+// input gradient — plus attention's forward and backward, plus the low-rank paths); pct_of_gemm = gflop_s /
+// the rate this process measures for a representative matmul of the same dtype (the GEMM-bound ceiling);
+// peak_rss_gib (the process's maximum resident set, model included).
+// The peer is benches/compare/torch_lora_train.py (same shapes, plain PyTorch); benches/compare/train_run.sh
+// runs both alternately and prints the ratio.
+// Names: lora_train/<f32|bf16>/seq512_r16.
+#include <benchmark/benchmark.h>
+#include <sys/resource.h>
+
+#include <memory>
+#include <string>
+
+#include "benches/bench_common.h"
+#include "lora/adapter.h"
+#include "lora/lora_objective.h"
+#include "lora/optimizer.h"
+#include "models/config.h"
+#include "models/model.h"
+#include "tensor/ops.h"
+
+namespace {
+
+using namespace slm;
+using namespace slm::bench;
+
+// Qwen/Qwen2.5-0.5B-Instruct's config.json.
+const char* kQwen25_05B = R"({
+  "architectures": ["Qwen2ForCausalLM"], "model_type": "qwen2",
+  "attention_dropout": 0.0, "bos_token_id": 151643, "eos_token_id": 151645, "hidden_act": "silu",
+  "hidden_size": 896, "initializer_range": 0.02, "intermediate_size": 4864, "max_position_embeddings": 32768,
+  "max_window_layers": 21, "num_attention_heads": 14, "num_hidden_layers": 24, "num_key_value_heads": 2,
+  "rms_norm_eps": 1e-06, "rope_theta": 1000000.0, "sliding_window": 32768, "tie_word_embeddings": true,
+  "torch_dtype": "bfloat16", "use_cache": true, "use_sliding_window": false, "vocab_size": 151936
+})";
+
+constexpr int64_t kSeq = 512, kRank = 16;
+
+struct TrainBench {
+  ModelConfig cfg;
+  std::unique_ptr<Model> model;
+  LoraAdapter adapter;
+  std::unique_ptr<LoraObjective> objective;
+  AdamW opt;
+  double flops_per_step = 0;
+  double gemm_flops_s = 0;  // measured ceiling
+};
+
+double measure_gemm(DType wdt) {
+  // The MLP's up projection at the bench's sequence length: (512, 896) x (4864, 896)ᵀ.
+  Tensor x = random_tensor({kSeq, 896}, DType::F32, 1.0f, 11);
+  Tensor w = random_tensor({4864, 896}, wdt, 0.03f, 12);
+  for (int i = 0; i < 2; ++i) linear(x, w);
+  const int reps = 10;
+  double t0 = now_s();
+  for (int i = 0; i < reps; ++i) linear(x, w);
+  return 2.0 * kSeq * 896 * 4864 * reps / (now_s() - t0);
+}
+
+std::unique_ptr<TrainBench> make(ComputeMode mode) {
+  auto b = std::make_unique<TrainBench>();
+  b->cfg = parse_config(kQwen25_05B, "bench_train Qwen2.5-0.5B config");
+  const DType wdt = mode == ComputeMode::BF16 ? DType::BF16 : DType::F32;
+  std::vector<TensorSpec> table = make_model(b->cfg, mode, {})->tensor_table();
+  WeightMap weights;
+  uint64_t seed = 1;
+  double linear_params = 0;
+  for (const TensorSpec& s : table) {
+    const bool mm = s.role == TensorRole::Linear || s.role == TensorRole::Embedding || s.role == TensorRole::LmHead;
+    weights[s.name] = s.role == TensorRole::Norm
+                          ? Tensor::from_f32(std::vector<float>(size_t(shape_numel(s.shape)), 1.0f), s.shape)
+                          : random_tensor(s.shape, mm ? wdt : DType::F32, 0.03f, seed++);
+    if (s.role == TensorRole::Linear) linear_params += double(shape_numel(s.shape));
+  }
+  b->model = make_model(b->cfg, mode, weights);
+  LoraConfig lc;
+  lc.r = kRank;
+  lc.lora_alpha = 32;
+  lc.target_modules.all_linear = true;
+  b->adapter = adapter_init(lc, table, 7, wdt);
+  int64_t lora_params = 0;
+  for (auto& [name, m] : b->adapter.modules) {
+    // Non-zero B so every path carries real numbers (PEFT's zero init would make half the work trivial).
+    m.B = random_tensor(m.B.shape(), DType::F32, 0.01f, seed++);
+    lora_params += m.A.numel() + m.B.numel();
+  }
+  b->objective = std::make_unique<LoraObjective>(*b->model, b->adapter);
+  b->opt.init(b->objective->params());
+  const ModelConfig& c = b->cfg;
+  const double head = double(c.vocab_size) * double(c.hidden_size);  // tied lm_head: forward + dx
+  const double attn = 2.0 * 2.0 * double(kSeq) / 2 * double(c.num_attention_heads * c.head_dim) *
+                      double(c.num_hidden_layers);  // QKᵀ and PV over half the keys on average, per token
+  b->flops_per_step = double(kSeq) * (4.0 * (linear_params + head) + 3.0 * attn + 6.0 * double(lora_params));
+  b->gemm_flops_s = measure_gemm(wdt);
+  return b;
+}
+
+void BM_lora_train(benchmark::State& state, ComputeMode mode) {
+  std::unique_ptr<TrainBench> b = make(mode);
+  Batch batch;
+  for (int64_t t = 0; t < kSeq; ++t) {
+    batch.ids.push_back(int32_t((t * 7919 + 13) % b->cfg.vocab_size));
+    batch.positions.push_back(int32_t(t));
+    batch.segments.push_back(0);
+  }
+  batch.labels = shifted_labels(batch.ids, 0);
+  auto params = b->objective->params();
+  auto step = [&] {
+    zero_grads(params);
+    CrossEntropy ce = b->objective->forward_backward(batch, 1.0f / float(batch.counted_tokens()), 1);
+    clip_grad_norm(params, grad_sum_squares(params), 1.0);
+    b->opt.step(params, 1e-4);
+    benchmark::DoNotOptimize(ce.loss_sum);
+  };
+  step();  // warm-up: oneDNN primitives, first-touch of buffers
+  LoopClock clock;
+  for (auto _ : state) step();
+  const double s = clock.seconds() / double(state.iterations());
+  struct rusage ru {};
+  getrusage(RUSAGE_SELF, &ru);
+  state.counters["tok_s"] = double(kSeq) / s;
+  state.counters["gflop_s"] = b->flops_per_step / s / 1e9;
+  state.counters["gemm_gflop_s"] = b->gemm_flops_s / 1e9;
+  state.counters["pct_of_gemm"] = 100.0 * b->flops_per_step / s / b->gemm_flops_s;
+  state.counters["peak_rss_gib"] = double(ru.ru_maxrss) * 1024.0 / double(1ull << 30);
+}
+
+BENCHMARK_CAPTURE(BM_lora_train, f32, ComputeMode::F32)
+    ->Name("lora_train/f32/seq512_r16")->Unit(benchmark::kMillisecond)->Iterations(3)->UseRealTime();
+BENCHMARK_CAPTURE(BM_lora_train, bf16, ComputeMode::BF16)
+    ->Name("lora_train/bf16/seq512_r16")->Unit(benchmark::kMillisecond)->Iterations(3)->UseRealTime();
+
+}  // namespace
+
+BENCHMARK_MAIN();
