@@ -1,6 +1,8 @@
 // Tensor storage, views and copies (see tensor.h).
 #include "tensor/tensor.h"
 
+#include "tensor/alloc.h"
+
 #include <cstdlib>
 #include <cstring>
 #include <sstream>
@@ -40,13 +42,12 @@ Tensor Tensor::empty(const Shape& shape, DType dtype) {
   t.shape_ = shape;
   t.strides_ = contiguous_strides(shape);
   size_t nbytes = size_t(shape_numel(shape)) * dtype_size(dtype);
-  size_t alloc = (nbytes + 63) / 64 * 64;
-  void* p = std::aligned_alloc(64, alloc ? alloc : 64);
+  void* p = tensor_alloc(nbytes);
   SLM_CHECK(p != nullptr, "[tensor] out of memory allocating " + std::to_string(nbytes) + " bytes");
   t.storage_ = std::make_shared<Storage>();
   t.storage_->data = p;
   t.storage_->nbytes = nbytes;
-  t.storage_->owner = std::shared_ptr<void>(p, std::free);
+  t.storage_->owner = std::shared_ptr<void>(p, tensor_free);
   return t;
 }
 
