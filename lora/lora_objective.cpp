@@ -19,6 +19,18 @@ std::vector<int32_t> shifted_labels(const std::vector<int32_t>& ids, int64_t mas
   return labels;
 }
 
+void adapter_attach(Model& model, LoraAdapter& adapter) {
+  std::map<std::string, ag::LoraWeights> attach;
+  for (auto& [module, m] : adapter.modules) {
+    ag::LoraWeights w;
+    w.A = ag::Var(m.A);
+    w.B = ag::Var(m.B);
+    w.scaling = float(m.scaling);
+    attach.emplace(module, std::move(w));
+  }
+  model.set_adapters(std::move(attach));
+}
+
 LoraObjective::LoraObjective(Model& model, LoraAdapter& adapter, bool grad_checkpoint)
     : model_(model), adapter_(adapter), grad_checkpoint_(grad_checkpoint) {
   std::map<std::string, ag::LoraWeights> attach;

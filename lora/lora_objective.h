@@ -17,6 +17,10 @@ namespace slm {
 // ("model.layers.0.self_attn.q_proj.lora_A.default.weight").
 std::string lora_param_name(const std::string& module, char which);
 
+// Runs `model` with `adapter` (PEFT semantics, no dropout outside training): the adapter's A/B tensors are used
+// in place, so later changes to them are seen. Detach with model.set_adapters({}).
+void adapter_attach(Model& model, LoraAdapter& adapter);
+
 class LoraObjective : public Objective {
  public:
   // Attaches `adapter` to `model` (both must outlive this object). dropout: PEFT's lora_dropout.

@@ -130,3 +130,23 @@ TEST(CliGrad, WritesPeftNamedGradientsEqualToTheFixture) {
 }
 
 }  // namespace
+
+namespace {
+
+TEST(CliLogits, AdapterOptionGivesPeftsLogits) {
+  const std::string c = kFix + "/lora/slm_trained/qwen2";
+  slm::Tensor ids = slm::SafetensorsFile::open(c + "/slm_logits.safetensors").get("input_ids").contiguous();
+  std::string list;
+  for (int64_t i = 0; i < ids.numel(); ++i) list += (i ? "," : "") + std::to_string(ids.data<int32_t>()[i]);
+  const std::string out = fresh_dir("slm_logits_adapter.safetensors");
+  SlmRun r = run_slm("logits " + kFix + "/models/qwen2 --ids " + list + " --adapter " + c + "/adapter --out " + out);
+  ASSERT_EQ(r.status, 0) << r.out;
+  std::vector<float> a = slm::SafetensorsFile::open(out).get("logits").to_f32_vector();
+  std::vector<float> b = slm::SafetensorsFile::open(c + "/peft_logits.safetensors").get("logits").to_f32_vector();
+  ASSERT_EQ(a.size(), b.size());
+  double d = 0;
+  for (size_t i = 0; i < a.size(); ++i) d = std::max(d, double(std::abs(a[i] - b[i])));
+  EXPECT_LE(d, 1e-5);
+}
+
+}  // namespace
