@@ -11,6 +11,7 @@
 #include <benchmark/benchmark.h>
 #include <sys/resource.h>
 
+#include <algorithm>
 #include <memory>
 #include <string>
 
@@ -53,11 +54,16 @@ double measure_gemm(DType wdt) {
   // The MLP's up projection at the bench's sequence length: (512, 896) x (4864, 896)ᵀ.
   Tensor x = random_tensor({kSeq, 896}, DType::F32, 1.0f, 11);
   Tensor w = random_tensor({4864, 896}, wdt, 0.03f, 12);
-  for (int i = 0; i < 2; ++i) linear(x, w);
-  const int reps = 10;
-  double t0 = now_s();
-  for (int i = 0; i < reps; ++i) linear(x, w);
-  return 2.0 * kSeq * 896 * 4864 * reps / (now_s() - t0);
+  for (int i = 0; i < 3; ++i) linear(x, w);
+  // Best of 5 rounds: the ceiling is what the machine can do, so noise from neighbours must not lower it.
+  double best = 0;
+  for (int round = 0; round < 5; ++round) {
+    const int reps = 10;
+    double t0 = now_s();
+    for (int i = 0; i < reps; ++i) linear(x, w);
+    best = std::max(best, 2.0 * kSeq * 896 * 4864 * reps / (now_s() - t0));
+  }
+  return best;
 }
 
 std::unique_ptr<TrainBench> make(ComputeMode mode) {
