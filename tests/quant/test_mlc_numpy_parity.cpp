@@ -1,4 +1,4 @@
-// Parity with an independent transcription of MLC's _quantize in numpy (tests/quant/mlc_numpy_reference.py,
+// Parity with an independent transcription of MLC's _quantize in numpy (tools/ref/mlc_numpy_reference.py,
 // f16 ops rounded per operation by numpy, max/min as selects). The script prints an FNV-1a checksum of
 // q_weight bytes followed by q_scale bytes for a 6 x 70 weight with padding, tiny values, an all-zero group
 // and exact halves; the constants below are its output (/usr/bin/python3, numpy 1.24.2).
