@@ -54,6 +54,13 @@ Var narrow_cols(const Var& x, int64_t start, int64_t len);
 // computed in place over the logits buffer, which is dead afterwards — so Tape::backward can run next.
 CrossEntropy cross_entropy(const Var& logits, const Tensor& labels, float grad_scale);
 
+// ---- trainable base weights (full training, e.g. pre-training the embedded tiny model) -------------------
+// The same ops with the weight (and bias) as Vars: a Var::param gets its gradient accumulated (+=), a constant
+// Var behaves as the Tensor overloads above. Weights must be f32.
+Var linear(const Var& x, const Var& w, const Var& bias);
+Var embedding(const Var& table, const Tensor& ids);
+Var rmsnorm(const Var& x, const Var& w, float eps, bool unit_offset);
+
 // Gradient checkpointing: runs f(x) without recording and keeps only x; the backward pass re-runs f on
 // a private tape and backpropagates through it. f must be deterministic (dropout masks are seeded).
 Var checkpoint(const std::function<Var(const Var&)>& f, const Var& x);

@@ -74,7 +74,7 @@ ag::Var self_attention(const ag::Var& q, const ag::Var& k, const ag::Var& v, con
   return ag::reshape(out, {T, s.H * s.D});
 }
 
-ag::Var head_rmsnorm(const ag::Var& x, const Tensor& w, int64_t H, float eps, bool unit_offset) {
+ag::Var head_rmsnorm(const ag::Var& x, const ag::Var& w, int64_t H, float eps, bool unit_offset) {
   const int64_t T = x.value().size(0), D = x.value().size(1) / H;
   ag::Var flat = ag::reshape(x, {T * H, D});
   return ag::reshape(ag::rmsnorm(flat, w, eps, unit_offset), {T, H * D});

@@ -39,6 +39,6 @@ ag::Var self_attention(const ag::Var& q, const ag::Var& k, const ag::Var& v, con
                        const AttnSpec& spec, const ForwardPass& pass, int64_t l);
 
 // RMSNorm over each head of x (T, H*D) with weight (D).
-ag::Var head_rmsnorm(const ag::Var& x, const Tensor& w, int64_t H, float eps, bool unit_offset);
+ag::Var head_rmsnorm(const ag::Var& x, const ag::Var& w, int64_t H, float eps, bool unit_offset);
 
 }  // namespace slm

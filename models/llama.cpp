@@ -69,7 +69,9 @@ ag::Var LlamaModel::proj(const ag::Var& x, const std::string& prefix) const {
   const Tensor b = has_w(bias) ? w(bias) : Tensor();
   ag::Var y;
   auto it = adapters_.find(prefix);
-  if (it == adapters_.end()) {
+  if (!trainable_.empty()) {
+    y = ag::linear(x, weight_var(prefix + ".weight"), has_w(bias) ? weight_var(bias) : ag::Var());
+  } else if (it == adapters_.end()) {
     y = ag::linear(x, weight, b);
   } else {
     ag::LoraWeights lora = it->second;
@@ -83,6 +85,7 @@ ag::Var LlamaModel::proj(const ag::Var& x, const std::string& prefix) const {
 }
 
 ag::Var LlamaModel::norm(const ag::Var& x, const std::string& weight) const {
+  if (!trainable_.empty()) return ag::rmsnorm(x, weight_var(weight), float(config_.rms_norm_eps), norm_unit_offset_);
   return ag::rmsnorm(x, w(weight), float(config_.rms_norm_eps), norm_unit_offset_);
 }
 
@@ -103,9 +106,9 @@ void LlamaModel::add_qk_norm_tensors(std::vector<TensorSpec>& t, int64_t l) cons
 
 void LlamaModel::apply_qk_norm(QKV& p, int64_t l) const {
   const float eps = float(config_.rms_norm_eps);
-  p.q = head_rmsnorm(p.q, w(layer_name(l, "self_attn.q_norm.weight")), config_.num_attention_heads, eps,
+  p.q = head_rmsnorm(p.q, weight_var(layer_name(l, "self_attn.q_norm.weight")), config_.num_attention_heads, eps,
                      norm_unit_offset_);
-  p.k = head_rmsnorm(p.k, w(layer_name(l, "self_attn.k_norm.weight")), config_.num_key_value_heads, eps,
+  p.k = head_rmsnorm(p.k, weight_var(layer_name(l, "self_attn.k_norm.weight")), config_.num_key_value_heads, eps,
                      norm_unit_offset_);
 }
 
@@ -121,7 +124,10 @@ AttnSpec LlamaModel::attn_spec(int64_t l) const {
   return s;
 }
 
-ag::Var LlamaModel::embed(const Tensor& ids) { return ag::embedding(w("model.embed_tokens.weight"), ids); }
+ag::Var LlamaModel::embed(const Tensor& ids) {
+  if (!trainable_.empty()) return ag::embedding(weight_var("model.embed_tokens.weight"), ids);
+  return ag::embedding(w("model.embed_tokens.weight"), ids);
+}
 
 void LlamaModel::begin_forward(const std::vector<int64_t>& positions) { rope_.build(config_, positions); }
 
@@ -138,7 +144,8 @@ ag::Var LlamaModel::head(const ag::Var& x) {
   ag::Var h = norm(x, "model.norm.weight");
   ag::Var logits;
   if (config_.tie_word_embeddings) {
-    logits = ag::linear(h, w("model.embed_tokens.weight"));
+    logits = trainable_.empty() ? ag::linear(h, w("model.embed_tokens.weight"))
+                                : ag::linear(h, weight_var("model.embed_tokens.weight"), ag::Var());
     observe("lm_head", logits.value());
   } else {
     logits = proj(h, "lm_head");

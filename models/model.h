@@ -64,6 +64,9 @@ class Model {
   // this map (LlamaModel::proj) in inference and training alike.
   void set_adapters(std::map<std::string, ag::LoraWeights> adapters) { adapters_ = std::move(adapters); }
   const std::map<std::string, ag::LoraWeights>& adapters() const { return adapters_; }
+  // Full training: weights by HF name that are trainable Vars (f32 params) instead of frozen tensors; every
+  // family reads its weights through weight_var(), so embedding, norms, linears and the tied head all train.
+  void set_trainable(std::map<std::string, ag::Var> weights) { trainable_ = std::move(weights); }
   // Dropout masks of the next forward derive from this seed and the module name (see lora_linear).
   void set_dropout_seed(uint64_t seed) { dropout_seed_ = seed; }
 
@@ -92,6 +95,11 @@ class Model {
   void load_weights(const std::string& model_dir);
   const Tensor& w(const std::string& name) const;  // a loaded weight; error if absent
   bool has_w(const std::string& name) const { return weights_.count(name) != 0; }
+  // The weight as a Var: the trainable one when set_trainable() holds it, else a constant over w(name).
+  ag::Var weight_var(const std::string& name) const {
+    auto it = trainable_.find(name);
+    return it != trainable_.end() ? it->second : ag::Var(w(name));
+  }
 
   friend std::unique_ptr<Model> make_model(const ModelConfig&, ComputeMode, WeightMap);
   friend std::unique_ptr<Model> load_model(const ModelConfig&, const std::string&, ComputeMode);
@@ -100,6 +108,7 @@ class Model {
   ComputeMode mode_ = ComputeMode::F32;
   WeightMap weights_;
   std::map<std::string, ag::LoraWeights> adapters_;
+  std::map<std::string, ag::Var> trainable_;
   uint64_t dropout_seed_ = 0;
   ActivationObserver observer_;
   void observe(const std::string& name, const Tensor& t) const {
