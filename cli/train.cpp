@@ -6,6 +6,7 @@
 // match; the trainer refuses a changed run).
 #include <atomic>
 #include <csignal>
+#include <filesystem>
 #include <cstdio>
 #include <cstdlib>
 
@@ -19,6 +20,8 @@
 #include "lora/trainer.h"
 #include "models/chat/example.h"
 #include "tensor/error.h"
+
+namespace fs = std::filesystem;
 
 namespace slm::cli {
 
@@ -160,8 +163,12 @@ static int run_train(const Args& given) {
                "eval batches; memory plan %s\n",
                cfg.model_type.c_str(), (long long)lc.r, lc.lora_alpha, adapter.modules.size(), (long long)lora_params,
                (long long)plan.size(), (long long)eval_batches.size(), mem.describe().c_str());
-  if (!resume && !eval_batches.empty())
-    std::fprintf(stderr, "[train] eval loss before training: %.4f\n", evaluate_loss(objective, eval_batches));
+  if (!resume && !eval_batches.empty()) {
+    const double before = evaluate_loss(objective, eval_batches);  // B = 0: the base model's own loss
+    std::fprintf(stderr, "[train] eval loss before training: %.4f\n", before);
+    fs::create_directories(run_dir);
+    write_file_atomic(run_dir + "/eval_before.json", nlohmann::json{{"eval_loss", before}}.dump() + "\n");
+  }
 
   CountProgress bar("[train]", total_train_steps(opt, plan.size()), "steps");
   TrainCallbacks cb;
