@@ -23,7 +23,7 @@ inline uint64_t hash_bytes(const void* data, size_t n) {
   }
   uint64_t w = 0;
   std::memcpy(&w, p, n);
-  h = (h ^ w ^ (n << 56)) * 0xC2B2AE3D27D4EB4Full;
+  h = (h ^ w ^ (static_cast<uint64_t>(n) << 56)) * 0xC2B2AE3D27D4EB4Full;  // size_t is 32-bit in wasm32
   h ^= h >> 32;
   h *= 0x9E3779B97F4A7C15ull;
   return h ^ (h >> 29);

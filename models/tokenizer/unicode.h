@@ -1,6 +1,8 @@
 // UTF-8 and Unicode helpers for the tokenizer: decoding, lossy repair (Rust's String::from_utf8_lossy
 // rule), the character classes HF `tokenizers` relies on (Rust char::is_whitespace, regex-crate \w), the
-// GPT-2 byte<->unicode map, and ICU-backed normalisation forms. Not a general Unicode library.
+// GPT-2 byte<->unicode map, and normalisation forms. Not a general Unicode library. The functions that need
+// Unicode data (normal forms, is_word_char, lowercase_append) are in unicode_icu.cpp (ICU, native) or
+// web/wasm/unicode_tables.cpp (generated tables, the wasm build).
 #pragma once
 #include <array>
 #include <cstdint>
@@ -47,7 +49,7 @@ bool is_word_char(char32_t c);
 const std::array<char32_t, 256>& bytes_to_unicode();
 int unicode_to_byte(char32_t c);
 
-// Unicode normalisation through ICU. A change records that new_len output bytes replace old_len input
+// Unicode normalisation (ICU natively). A change records that new_len output bytes replace old_len input
 // bytes starting at old_pos (ICU's fine-grained edits); unchanged stretches are not listed.
 enum class NormForm { NFC, NFD, NFKC, NFKD };
 struct NormChange {
