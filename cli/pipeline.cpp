@@ -32,6 +32,8 @@ const char* kTrainPassThrough[] = {"--eval",     "--eval-split", "--targets",   
                                    "--batch-tokens", "--seed",   "--grad-accum", "--compute",     "--eval-every",
                                    "--save-every"};
 
+const char* kTrainFlags[] = {"--rslora", "--grad-checkpoint"};
+
 uint64_t fnv(uint64_t h, const std::string& s) {
   for (unsigned char c : s) h = (h ^ c) * 1099511628211ull;
   return h;
@@ -123,6 +125,8 @@ static int run_pipeline(const Args& a) {
   std::string topts;
   for (const char* k : kTrainPassThrough)
     if (a.was_given(k)) targs.insert(targs.end(), {k, a.str(k)}), topts += std::string(k) + "=" + a.str(k) + " ";
+  for (const char* k : kTrainFlags)
+    if (a.was_given(k)) targs.push_back(k), topts += std::string(k) + " ";
   std::vector<std::string> train_inputs = {base, data};
   if (a.was_given("--eval")) train_inputs.push_back(a.str("--eval"));
   const uint64_t h_train = inputs_hash(train_inputs, topts);
@@ -196,6 +200,7 @@ Verb make_pipeline_verb() {
                               {"--out", "DIST_DIR", "where the browser artifacts and the page go", ""},
                               {"--quant", "SCHEME", "q4f16_1 | q4f32_1 | q0f16 | q0f32 | auto", "auto"}};
   for (const char* k : kTrainPassThrough) opts.push_back({k, "V", "passed to slm train (see slm train --help)", ""});
+  for (const char* k : kTrainFlags) opts.push_back({k, "", "passed to slm train (see slm train --help)", ""});
   return {"pipeline",
           "--model BASE_DIR --data F.jsonl --out DIST_DIR [--quant auto] [train options]",
           "train -> merge -> export -> chat page, skipping stages that are up to date; ends with the serve command.",

@@ -95,7 +95,7 @@ Checkpoint Checkpoint::open(const std::string& model_dir) {
       open_one(dir / found[0]);
     } else if (found.empty()) {
       ckpt_fail(model_dir, "no model.safetensors or model.safetensors.index.json in " + model_dir +
-                               " — download the weights, e.g. `huggingface-cli download MODEL --local-dir " +
+                               " — download the weights, e.g. `hf download MODEL --local-dir " +
                                model_dir + "`");
     } else {
       std::string list;

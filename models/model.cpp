@@ -45,10 +45,20 @@ DType resident_dtype(TensorRole role, ComputeMode mode) {
   return DType::F32;
 }
 
-// MemAvailable from /proc/meminfo in bytes; 0 when unknown. SLM_MEMORY_AVAILABLE (bytes) overrides it,
+// MemAvailable from /proc/meminfo in bytes; 0 when unknown. SLM_MEMORY_AVAILABLE (bytes, K/M/G/T suffix) overrides it,
 // for tests of the refusal below.
 uint64_t memory_available() {
-  if (const char* v = std::getenv("SLM_MEMORY_AVAILABLE")) return std::strtoull(v, nullptr, 10);
+  if (const char* v = std::getenv("SLM_MEMORY_AVAILABLE")) {  // bytes, or with a K/M/G/T suffix (powers of 1024)
+    char* end = nullptr;
+    uint64_t n = std::strtoull(v, &end, 10);
+    switch (end ? *end : '\0') {
+      case 'K': case 'k': return n << 10;
+      case 'M': case 'm': return n << 20;
+      case 'G': case 'g': return n << 30;
+      case 'T': case 't': return n << 40;
+      default: return n;
+    }
+  }
   std::ifstream f("/proc/meminfo");
   std::string key;
   uint64_t kb = 0;

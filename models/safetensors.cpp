@@ -70,7 +70,7 @@ void check_not_impostor(const std::string& file, const uint8_t* p, size_t size) 
   };
   if (starts("version https://git-lfs", false))
     fail(file, "is a Git LFS pointer, not the weights — run `git lfs pull` in the model directory "
-               "or download with `huggingface-cli download`");
+               "or download with `hf download`");
   if (starts("<!doctype html", true) || starts("<html", true))
     fail(file, "is an HTML page, not a safetensors file — the download returned an error page");
   if (starts("{\"error\"", false))
