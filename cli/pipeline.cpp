@@ -165,14 +165,25 @@ static int run_pipeline(const Args& a) {
     if (int rc = run_verb("export", {"--model", merged, "--quant", quant, "--out", dist})) return rc;
     st.done("export", h_export);
   }
-  // 4. the chat page next to the artifacts
-  const std::string web = (fs::path(codegen::data_dir()).parent_path() / "web").string();
-  bool page = false;
-  if (fs::exists(web + "/index.html")) {
-    for (const auto& e : fs::directory_iterator(web))
-      if (e.is_regular_file()) fs::copy_file(e.path(), dist + "/" + e.path().filename().string(),
-                                             fs::copy_options::overwrite_existing);
-    page = true;
+  // 4. the chat page next to the artifacts: the files web/app_files.json lists; the text module's .wasm is a
+  // build product (tools/build_wasm -> build/wasm/, beside the slm executable).
+  const fs::path web = fs::path(codegen::data_dir()).parent_path() / "web";
+  bool page = fs::exists(web / "app_files.json");
+  if (page) {
+    const fs::path exe_dir = fs::read_symlink("/proc/self/exe").parent_path();
+    for (const auto& f : nlohmann::json::parse(std::ifstream(web / "app_files.json"))) {
+      const std::string rel = f.get<std::string>();
+      fs::path src = web / rel;
+      if (!fs::exists(src) && rel == "text/slm_text.wasm") src = exe_dir / "wasm" / "slm_text.wasm";
+      if (!fs::exists(src)) {
+        std::fprintf(stderr, "[pipeline] page file %s is missing (build it with tools/build); the page is incomplete\n",
+                     rel.c_str());
+        page = false;
+        continue;
+      }
+      fs::create_directories((fs::path(dist) / rel).parent_path());
+      fs::copy_file(src, fs::path(dist) / rel, fs::copy_options::overwrite_existing);
+    }
   }
 
   double before = std::nan("");
@@ -190,7 +201,7 @@ static int run_pipeline(const Args& a) {
   if (page)
     std::printf("\nopen the assistant:  slm serve %s\n", dist.c_str());
   else
-    std::printf("\nthe chat page is not built yet (web/index.html missing); artifacts are in %s\n", dist.c_str());
+    std::printf("\nthe chat page could not be written (see above); artifacts are in %s\n", dist.c_str());
   return 0;
 }
 

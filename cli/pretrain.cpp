@@ -132,8 +132,10 @@ static int run_pretrain(const Args& a) {
   opt.save_every = a.integer("--save-every");
   opt.keep_checkpoints = 2;
   opt.adamw.weight_decay = 0.01;
-  opt.extra_settings = {{"config", config_json}, {"data", a.str("--data")}, {"seq_len", seq_len},
-                        {"batch_tokens", bo.batch_tokens}};
+  uint64_t config_hash = 14695981039346656037ull;  // FNV-1a: settings.json names the config, not its text
+  for (unsigned char ch : config_json) config_hash = (config_hash ^ ch) * 1099511628211ull;
+  opt.extra_settings = {{"config", a.str("--config")}, {"config_fnv1a", std::to_string(config_hash)},
+                        {"data", a.str("--data")}, {"seq_len", seq_len}, {"batch_tokens", bo.batch_tokens}};
   CountProgress bar("[pretrain]", total_train_steps(opt, plan.size()), "steps");
   TrainCallbacks cb;
   cb.save_adapter = [&](const std::string& dir) { write_model_dir(dir, config_json, tok_dir, weights, tok); };
@@ -143,7 +145,19 @@ static int run_pretrain(const Args& a) {
     std::snprintf(loss, sizeof loss, "%.4f", r.loss);
     bar.update(r.step, {{"loss", loss}, {"tok/s", std::to_string(int64_t(r.tokens_per_s))}});
   };
-  TrainResult res = train(opt, objective, plan, eval_batches, cb);
+  TrainResult res;
+  try {
+    res = train(opt, objective, plan, eval_batches, cb);
+  } catch (const Error& e) {
+    // A leftover run of other options or data cannot be resumed: this verb makes a model from scratch, so
+    // start over rather than stop (train refuses before touching any weight).
+    if (!opt.resume || std::string(e.what()).find("cannot resume") == std::string::npos) throw;
+    std::fprintf(stderr, "[pretrain] %s holds a run of other settings (%s); starting a fresh run\n", run_dir.c_str(),
+                 e.what());
+    fs::remove_all(run_dir);
+    opt.resume = false;
+    res = train(opt, objective, plan, eval_batches, cb);
+  }
   bar.finish();
   // The final checkpoint the trainer wrote becomes MODEL_DIR (replaced atomically).
   const std::string tmp = out + ".tmp-new";
