@@ -1,0 +1,363 @@
+// The kernel set of a model (see wgsl_plan.h). Decode fuses: RMSNorm into the next GEMV's input load,
+// q|k|v split + q/k norm + RoPE + KV append into one kernel, act(gate) * up into the gate|up GEMV, residual
+// adds into the o/down GEMVs, final norm + soft-cap into the lm_head GEMV; so a layer is 6 dispatches
+// (gemv_qkv, rope_kv, attention, gemv_o, gemv_gate_up, gemv_down), 8 with Gemma-2's sandwich norms.
+#include "codegen/wgsl_plan.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "codegen/mlc_layout.h"
+#include "tensor/error.h"
+
+namespace slm::codegen {
+
+using json = nlohmann::ordered_json;
+
+namespace {
+
+uint64_t pow2_floor(uint64_t x) {
+  uint64_t p = 1;
+  while (p * 2 <= x) p *= 2;
+  return p;
+}
+uint64_t pow2_ceil(uint64_t x) {
+  uint64_t p = 1;
+  while (p < x) p *= 2;
+  return p;
+}
+int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+
+void check_storage(const std::string& what, uint64_t bytes, const WgslLimits& l) {
+  SLM_CHECK(bytes <= l.max_compute_workgroup_storage_size,
+            "[wgsl] " + what + " needs " + std::to_string(bytes) + " bytes of workgroup memory, above the limit " +
+                std::to_string(l.max_compute_workgroup_storage_size) +
+                " (maxComputeWorkgroupStorageSize) — request a device with a larger limit");
+}
+
+// Shared context of one plan.
+struct Planner {
+  const ModelConfig& c;
+  quant::Scheme scheme;
+  const WgslOptions& opt;
+  MlcLayout layout;
+  bool f16;
+  WgslPlan plan;
+
+  // MLC parameter name (with {L} for the layer) of the HF tensor ending in `hf_suffix` (layer 0's name).
+  std::string mlc(const std::string& hf_suffix) const {
+    for (const MlcSource& s : layout.sources)
+      for (const std::string& h : s.hf_names)
+        if (h.size() >= hf_suffix.size() && h.compare(h.size() - hf_suffix.size(), hf_suffix.size(), hf_suffix) == 0) {
+          std::string n = s.mlc_name;
+          size_t at = n.find(".0.");
+          if (hf_suffix.find("layers.0.") != std::string::npos && at != std::string::npos) n.replace(at, 3, ".{L}.");
+          return n;
+        }
+    throw Error("[wgsl] no MLC parameter takes the HF tensor '*" + hf_suffix + "' of this " + c.model_type +
+                " model — the kernel plan and codegen/mlc_layout.cpp disagree");
+  }
+  bool has_hf(const std::string& hf_suffix) const {
+    for (const MlcSource& s : layout.sources)
+      for (const std::string& h : s.hf_names)
+        if (h.size() >= hf_suffix.size() && h.compare(h.size() - hf_suffix.size(), hf_suffix.size(), hf_suffix) == 0)
+          return true;
+    return false;
+  }
+  // {prefix.q_weight, prefix.q_scale} of a quantised MLC weight named `weight_name` (ends in ".weight").
+  std::pair<std::string, std::string> q4(const std::string& weight_name) const {
+    const std::string prefix = weight_name.substr(0, weight_name.size() - std::string(".weight").size());
+    auto names = quant::mlc_param_names(scheme, prefix);
+    return {names.at(0), names.at(1)};
+  }
+
+  WgslKernelSpec spec(const std::string& name, const std::string& tmpl, const std::string& role, uint32_t wg) const {
+    WgslKernelSpec k;
+    k.name = name;
+    k.tmpl = tmpl;
+    k.role = role;
+    k.workgroup_size = wg;
+    k.values["KERNEL"] = name;
+    k.values["ENABLE_F16"] = f16 ? "enable f16;" : "";
+    k.values["F16"] = f16;
+    k.values["ST"] = f16 ? "f16" : "f32";
+    k.values["ST_BYTES"] = f16 ? 2 : 4;
+    k.values["WG"] = wg;
+    return k;
+  }
+  void set_act(WgslKernelSpec& k) const {
+    const Activation a = activation_from_name(c.hidden_act);
+    k.values["ACT_SILU"] = a == Activation::SiLU;
+    k.values["ACT_GELU_TANH"] = a == Activation::GeluTanh;
+    k.values["ACT_GELU_ERF"] = a == Activation::Gelu;
+  }
+  void check_k(const std::string& name, int64_t K) const {
+    SLM_CHECK(K % 32 == 0, "[wgsl] " + name + ": K = " + std::to_string(K) +
+                               " is not a multiple of the quantisation group (32); the WGSL int4 kernels need whole "
+                               "groups");
+  }
+
+  void add_gemv(const std::string& name, const std::string& role, int64_t K, int64_t N, const std::string& weight,
+                json opts, std::map<std::string, std::string> params);
+  void add_gemm(const std::string& name, const std::string& role, int64_t K, int64_t N, int64_t out_stride,
+                int64_t out_offset, const std::string& weight, bool bias, bool accumulate, const std::string& bias_name);
+  void add_rope_attention();
+  void add_layers();
+};
+
+void Planner::add_gemv(const std::string& name, const std::string& role, int64_t K, int64_t N,
+                       const std::string& weight, json opts, std::map<std::string, std::string> params) {
+  check_k(name, K);
+  const bool gated = opts.value("GATED", false);
+  json t = wgsl_gemv_tiling(K, N, gated, opt.limits);
+  WgslKernelSpec k = spec(name, "gemv_q4", role, t["WG"].get<uint32_t>());
+  for (auto& [key, v] : t.items()) k.values[key] = v;
+  k.values["K"] = K;
+  k.values["N"] = N;
+  const int64_t out_offset = opts.value("OUT_OFFSET", int64_t(0));
+  k.values["OUT_OFFSET"] = out_offset;
+  k.values["W_ROWS"] = gated ? 2 * N : N;
+  k.values["Y_ELEMS"] = opts.value("Y_ELEMS", out_offset + N);
+  k.values["GATE_ROWS"] = N;
+  for (const char* f : {"NORM_IN", "UNIT_OFFSET", "BIAS", "GATED", "SOFTCAP", "ACCUMULATE"}) k.values[f] = opts.value(f, false);
+  k.values["EPS"] = float(c.rms_norm_eps);
+  k.values["CAP"] = opts.value("CAP", 0.0f);
+  set_act(k);
+  auto [qw, qs] = q4(weight);
+  params["qw"] = qw;
+  params["qs"] = qs;
+  k.params = std::move(params);
+  plan.kernels.push_back(std::move(k));
+}
+
+void Planner::add_gemm(const std::string& name, const std::string& role, int64_t K, int64_t N, int64_t out_stride,
+                       int64_t out_offset, const std::string& weight, bool bias, bool accumulate,
+                       const std::string& bias_name) {
+  check_k(name, K);
+  json t = wgsl_gemm_tiling(K, N, opt.limits);
+  WgslKernelSpec k = spec(name, "gemm_q4", role, t["WG"].get<uint32_t>());
+  for (auto& [key, v] : t.items()) k.values[key] = v;
+  k.values["K"] = K;
+  k.values["N"] = N;
+  k.values["OUT_STRIDE"] = out_stride;
+  k.values["OUT_OFFSET"] = out_offset;
+  k.values["BIAS"] = bias;
+  k.values["ACCUMULATE"] = accumulate;
+  auto [qw, qs] = q4(weight);
+  k.params = {{"qw", qw}, {"qs", qs}};
+  if (bias) k.params["bias"] = bias_name;
+  plan.kernels.push_back(std::move(k));
+}
+
+// rope_kv and attention per distinct layer configuration ("full" / "sliding").
+void Planner::add_rope_attention() {
+  const int64_t H = c.num_attention_heads, Hkv = c.num_key_value_heads, D = c.head_dim;
+  const bool gemma2_like = c.model_type == "gemma2" || c.model_type == "gemma3_text";
+  const float scale = gemma2_like ? float(std::pow(c.query_pre_attn_scalar, -0.5)) : float(1.0 / std::sqrt(double(D)));
+  const bool qk_norm = c.model_type == "qwen3" || c.model_type == "gemma3_text";
+  bool any_sliding = false;
+  for (auto t : c.layer_types) any_sliding |= t == LayerType::SlidingAttention;
+  for (const char* type : {"full", "sliding"}) {
+    const bool sliding = std::string(type) == "sliding";
+    if (sliding && !any_sliding) continue;
+    const std::string suffix = std::string("_") + type;
+    const RopeParams& rp = sliding ? c.rope_sliding : c.rope_full;
+    const bool seq_dependent = rp.rope_type == "dynamic" || rp.rope_type == "longrope";
+    bool inline_rope = opt.rope == WgslRope::Inline || (opt.rope == WgslRope::Auto && rp.rope_type == "default");
+    SLM_CHECK(!(inline_rope && seq_dependent), "[wgsl] rope_type '" + rp.rope_type +
+                                                   "' depends on the sequence length: use the table rope (WgslRope::Table)");
+    const RopeFreqs fr = rope_freqs(rp, 1);
+    const int64_t rot = rope_rotary_dim(rp);
+    WgslKernelSpec r = spec("rope_kv" + suffix, "rope_kv",
+                            std::string("split q|k|v") + (qk_norm ? ", q/k RMSNorm" : "") + ", RoPE (" + rp.rope_type +
+                                "), append k/v to the KV cache at pos0 (" + type + "-attention layers)",
+                            wgsl_workgroup_size(uint32_t(std::min<uint64_t>(64, pow2_ceil(uint64_t(D)))), opt.limits));
+    check_storage(r.name, uint64_t(D + r.workgroup_size) * 4, opt.limits);
+    r.values["H"] = H;
+    r.values["HKV"] = Hkv;
+    r.values["D"] = D;
+    r.values["ROT"] = rot;
+    r.values["HALF"] = rot / 2;
+    r.values["HEADS"] = H + Hkv;
+    r.values["QKV_N"] = (H + 2 * Hkv) * D;
+    r.values["QK_NORM"] = qk_norm;
+    r.values["UNIT_OFFSET"] = false;  // MLC stores Gemma's q/k norm weights as 1 + w already
+    r.values["EPS"] = float(c.rms_norm_eps);
+    r.values["ROPE_INLINE"] = inline_rope;
+    r.values["ATTN_SCALING"] = fr.attention_scaling;
+    r.values["INV_FREQ"] = fr.inv_freq;
+    r.values["ROPE_DOC"] = inline_rope ? "computed in the shader from the baked inv_freq (" + rp.rope_type + ")"
+                                       : "read from the rope table buffer (" + rp.rope_type + ")";
+    if (qk_norm) {
+      r.params["q_norm"] = mlc("layers.0.self_attn.q_norm.weight");
+      r.params["k_norm"] = mlc("layers.0.self_attn.k_norm.weight");
+    }
+    plan.kernels.push_back(std::move(r));
+
+    WgslKernelSpec a = spec("attention" + suffix, "attention",
+                            std::string("causal GQA attention over the KV cache") +
+                                (sliding ? ", sliding window " + std::to_string(c.sliding_window) : "") +
+                                (c.attn_logit_softcapping > 0 ? ", soft-capped scores" : "") + " (" + type + " layers)",
+                            wgsl_workgroup_size(64, opt.limits));
+    check_storage(a.name, uint64_t(D + 2 * a.workgroup_size) * 4, opt.limits);
+    a.values["H"] = H;
+    a.values["HKV"] = Hkv;
+    a.values["D"] = D;
+    a.values["SCALE"] = scale;
+    a.values["WINDOW"] = sliding ? c.sliding_window : 0;
+    a.values["DPT"] = ceil_div(D, a.workgroup_size);
+    a.values["SOFTCAP"] = c.attn_logit_softcapping > 0;
+    a.values["CAP"] = c.attn_logit_softcapping;
+    plan.kernels.push_back(std::move(a));
+  }
+  for (int64_t l = 0; l < c.num_hidden_layers; ++l) {
+    const char* type = c.layer_types[size_t(l)] == LayerType::SlidingAttention ? "sliding" : "full";
+    plan.layers.push_back({{"type", type},
+                           {"rope_kv", std::string("rope_kv_") + type},
+                           {"attention", std::string("attention_") + type}});
+  }
+}
+
+void Planner::add_layers() {
+  const int64_t C = c.hidden_size, F = c.intermediate_size, H = c.num_attention_heads, Hkv = c.num_key_value_heads,
+                D = c.head_dim, V = c.vocab_size;
+  const int64_t QKV_N = (H + 2 * Hkv) * D;
+  const bool sandwich = c.model_type == "gemma2" || c.model_type == "gemma3_text";
+  const bool gemma = c.model_type.rfind("gemma", 0) == 0;
+  const std::string in_norm = mlc("layers.0.input_layernorm.weight");
+  const std::string mlp_norm =
+      mlc(sandwich ? "layers.0.pre_feedforward_layernorm.weight" : "layers.0.post_attention_layernorm.weight");
+
+  // Embedding.
+  {
+    WgslKernelSpec k = spec("embed", "embed_q4", "token embedding gather + dequantisation", wgsl_workgroup_size(256, opt.limits));
+    k.values["V"] = V;
+    k.values["C"] = C;
+    check_k("embed", C);
+    k.values["EMBED_SCALE"] = gemma;
+    k.values["EMBED_SCALE_VALUE"] = float(std::sqrt(double(C)));
+    k.values["EMBED_SCALE_DOC"] = gemma ? " · sqrt(C)" : "";
+    auto [qw, qs] = q4(mlc("embed_tokens.weight"));
+    k.params = {{"qw", qw}, {"qs", qs}};
+    plan.kernels.push_back(std::move(k));
+  }
+  // q|k|v projections: one fused weight, or Gemma-3's three.
+  const bool fused_qkv = !has_hf("layers.0.self_attn.q_proj.weight") || mlc("layers.0.self_attn.q_proj.weight") ==
+                                                                           mlc("layers.0.self_attn.k_proj.weight");
+  struct Part { std::string suffix, hf; int64_t offset, n; };
+  std::vector<Part> parts;
+  if (fused_qkv)
+    parts.push_back({"qkv", has_hf("layers.0.self_attn.q_proj.weight") ? "layers.0.self_attn.q_proj" : "layers.0.self_attn.qkv_proj", 0, QKV_N});
+  else
+    parts = {{"q", "layers.0.self_attn.q_proj", 0, H * D},
+             {"k", "layers.0.self_attn.k_proj", H * D, Hkv * D},
+             {"v", "layers.0.self_attn.v_proj", (H + Hkv) * D, Hkv * D}};
+  for (const Part& p : parts) {
+    const std::string w = mlc(p.hf + ".weight");
+    const bool bias = has_hf(p.hf + ".bias");
+    std::map<std::string, std::string> params = {{"norm_w", in_norm}};
+    if (bias) params["bias"] = mlc(p.hf + ".bias");
+    add_gemv("gemv_" + p.suffix, "input RMSNorm + " + p.suffix + " projection (decode)", C, p.n, w,
+             {{"NORM_IN", true}, {"BIAS", bias}, {"OUT_OFFSET", p.offset}, {"Y_ELEMS", QKV_N}}, params);
+    add_gemm("gemm_" + p.suffix, p.suffix + " projection (prefill)", C, p.n, QKV_N, p.offset, w, bias, false,
+             bias ? mlc(p.hf + ".bias") : "");
+  }
+  add_rope_attention();
+  const std::string o_hf = has_hf("layers.0.self_attn.o_proj.weight") ? "layers.0.self_attn.o_proj.weight"
+                                                                       : "layers.0.self_attn.out_proj.weight";
+  const std::string gu_hf = has_hf("layers.0.mlp.gate_proj.weight") ? "layers.0.mlp.gate_proj.weight"
+                                                                     : "layers.0.mlp.gate_up_proj.weight";
+  const std::string o_w = mlc(o_hf), gu_w = mlc(gu_hf), down_w = mlc("layers.0.mlp.down_proj.weight");
+  const char* res = sandwich ? " (stored; the post-norm adds it to the residual)" : " + residual add";
+  add_gemv("gemv_o", std::string("attention output projection") + res + " (decode)", H * D, C, o_w,
+           {{"ACCUMULATE", !sandwich}}, {});
+  add_gemm("gemm_o", std::string("attention output projection") + res + " (prefill)", H * D, C, C, 0, o_w, false,
+           !sandwich, "");
+  add_gemv("gemv_gate_up", "MLP RMSNorm + gate|up projection + act(gate) * up (decode)", C, F, gu_w,
+           {{"NORM_IN", true}, {"GATED", true}}, {{"norm_w", mlp_norm}});
+  add_gemm("gemm_gate_up", "gate|up projection (prefill; gated_act follows)", C, 2 * F, 2 * F, 0, gu_w, false, false, "");
+  add_gemv("gemv_down", std::string("MLP down projection") + res + " (decode)", F, C, down_w, {{"ACCUMULATE", !sandwich}}, {});
+  add_gemm("gemm_down", std::string("MLP down projection") + res + " (prefill)", F, C, C, 0, down_w, false, !sandwich, "");
+  // lm_head: final norm folded in, soft-cap in the epilogue; tied models multiply with the embedding.
+  const std::string head_w = c.tie_word_embeddings ? mlc("embed_tokens.weight") : mlc("lm_head.weight");
+  add_gemv("gemv_lm_head", "final RMSNorm + lm_head" + std::string(c.final_logit_softcapping > 0 ? " + logit soft-cap" : "") +
+                               " (one row of x: x_row = last token)",
+           C, V, head_w,
+           {{"NORM_IN", true}, {"SOFTCAP", c.final_logit_softcapping > 0}, {"CAP", c.final_logit_softcapping}},
+           {{"norm_w", mlc("model.norm.weight")}});
+}
+
+}  // namespace
+
+uint32_t wgsl_workgroup_size(uint32_t want, const WgslLimits& l) {
+  const uint64_t cap = std::min<uint64_t>({want, l.max_compute_invocations_per_workgroup, l.max_compute_workgroup_size_x});
+  SLM_CHECK(cap >= 1, "[wgsl] the device limits allow no compute invocations");
+  return uint32_t(pow2_floor(cap));
+}
+
+json wgsl_gemv_tiling(int64_t K, int64_t N, bool gated, const WgslLimits& l) {
+  const int64_t groups = K / 32;
+  const uint32_t wg0 = wgsl_workgroup_size(256, l);
+  uint64_t tpr = std::min<uint64_t>({32, pow2_ceil(uint64_t(std::max<int64_t>(groups, 1))), wg0});
+  uint64_t rpw = std::min<uint64_t>(wg0 / tpr, pow2_ceil(uint64_t(std::max<int64_t>(N, 1))));
+  while (rpw > 1 && tpr * rpw * (gated ? 2 : 1) * 4 > l.max_compute_workgroup_storage_size) rpw /= 2;
+  check_storage("gemv", tpr * rpw * (gated ? 2 : 1) * 4, l);
+  const int64_t num_wg = ceil_div(N, int64_t(rpw));
+  SLM_CHECK(uint64_t(num_wg) <= uint64_t(l.max_compute_workgroups_per_dimension) * l.max_compute_workgroups_per_dimension,
+            "[wgsl] gemv with N = " + std::to_string(N) + " needs more workgroups than a 2-D dispatch allows");
+  return {{"GROUPS", groups}, {"TPR", tpr}, {"RPW", rpw}, {"WG", tpr * rpw}, {"NUM_WG", num_wg},
+          {"RED_SIZE", tpr * rpw * (gated ? 2 : 1)}};
+}
+
+json wgsl_gemm_tiling(int64_t K, int64_t N, const WgslLimits& l) {
+  // (TM, TN, MT, NT), largest first; the first that fits the invocation and workgroup-memory limits wins.
+  const int64_t cand[][4] = {{64, 64, 4, 4}, {32, 64, 4, 4}, {32, 32, 4, 4}, {16, 32, 2, 4}, {16, 16, 2, 2}, {8, 8, 2, 2}};
+  for (const auto& t : cand) {
+    const int64_t tm = t[0], tn = t[1], mt = t[2], nt = t[3], wg = (tm / mt) * (tn / nt);
+    const uint64_t storage = uint64_t(tm * 32 + tn * 33) * 4;
+    if (uint64_t(wg) > l.max_compute_invocations_per_workgroup || uint64_t(wg) > l.max_compute_workgroup_size_x ||
+        storage > l.max_compute_workgroup_storage_size)
+      continue;
+    return {{"GROUPS", K / 32}, {"TM", tm}, {"TN", tn}, {"MT", mt}, {"NT", nt}, {"WG", wg},
+            {"TILES_N", ceil_div(N, tn)}, {"XS_SIZE", tm * 32}, {"WS_SIZE", tn * 33}, {"ACC_SIZE", mt * nt}};
+  }
+  throw Error("[wgsl] no GEMM tiling fits the device limits (" + std::to_string(l.max_compute_invocations_per_workgroup) +
+              " invocations, " + std::to_string(l.max_compute_workgroup_storage_size) +
+              " bytes of workgroup memory); WebGPU's defaults (256, 16384) always fit");
+}
+
+WgslPlan plan_wgsl_kernels(const ModelConfig& c, quant::Scheme scheme, const WgslOptions& opt) {
+  const quant::SchemeInfo& info = quant::scheme_info(scheme);
+  SLM_CHECK(info.quantized, std::string("[wgsl] ") + info.name +
+                                ": the WGSL kernels cover the q4 schemes (q4f16_1, q4f32_1); unquantised GEMV/GEMM "
+                                "kernels are not written yet — export with --quant q4f32_1 or q4f16_1");
+  SLM_CHECK(c.num_attention_heads % c.num_key_value_heads == 0,
+            "[wgsl] num_attention_heads must be a multiple of num_key_value_heads");
+  Planner p{c, scheme, opt, mlc_layout(c, scheme), info.model_dtype == DType::F16, {}};
+  p.plan.shader_f16 = p.f16;
+  p.plan.constants = {{"C", c.hidden_size}, {"F", c.intermediate_size}, {"V", c.vocab_size},
+                      {"H", c.num_attention_heads}, {"HKV", c.num_key_value_heads}, {"D", c.head_dim},
+                      {"L", c.num_hidden_layers}, {"QKV_N", (c.num_attention_heads + 2 * c.num_key_value_heads) * c.head_dim}};
+  p.add_layers();
+  const uint32_t wg = wgsl_workgroup_size(256, opt.limits);
+  auto add_simple = [&](const std::string& name, const std::string& tmpl, const std::string& role, json vals) {
+    WgslKernelSpec k = p.spec(name, tmpl, role, wg);
+    for (auto& [key, v] : vals.items()) k.values[key] = v;
+    if (tmpl == "gated_act") p.set_act(k);
+    p.plan.kernels.push_back(std::move(k));
+  };
+  const float eps = float(c.rms_norm_eps);
+  add_simple("rmsnorm", "rmsnorm", "RMSNorm of T rows (prefill: input and MLP norms)",
+             {{"C", c.hidden_size}, {"EPS", eps}, {"UNIT_OFFSET", false}, {"ACCUMULATE", false}});
+  if (c.model_type == "gemma2" || c.model_type == "gemma3_text")
+    add_simple("rmsnorm_add", "rmsnorm", "post-attention / post-feed-forward RMSNorm added into the residual",
+               {{"C", c.hidden_size}, {"EPS", eps}, {"UNIT_OFFSET", false}, {"ACCUMULATE", true}});
+  add_simple("gated_act", "gated_act", "act(gate) * up of the prefill gate|up output", {{"F", c.intermediate_size}});
+  add_simple("add", "add", "residual add y += x", {{"C", c.hidden_size}});
+  add_simple("argmax", "argmax", "greedy next token (16-byte read-back)", {{"V", c.vocab_size}});
+  add_simple("sample", "sample", "penalty, temperature, top-k, top-p and sampling (16-byte read-back)", {{"V", c.vocab_size}});
+  check_storage("sample", uint64_t(wg) * 12 + 8, opt.limits);
+  return std::move(p.plan);
+}
+
+}  // namespace slm::codegen
