@@ -1,6 +1,7 @@
 // slm pipeline end to end on the tiny random Qwen2 + tiny tokenizer: train -> merge -> export in one command,
 // a re-run skips every stage, and a run killed during training resumes it and ends with the same adapter.
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
@@ -17,7 +18,7 @@ const std::string kFix = SLM_FIXTURES;
 std::string tiny_model() {
   // Copied once per process: the pipeline hashes its inputs by size and mtime, so re-copying would change them.
   static const fs::path dir = [] {
-    fs::path d = fs::path(::testing::TempDir()) / "slm_pipeline_tiny_model";
+    fs::path d = fs::path(::testing::TempDir()) / ("slm_pipeline_tiny_model_" + std::to_string(::getpid()));
     fs::remove_all(d);
     fs::create_directories(d);
     return d;

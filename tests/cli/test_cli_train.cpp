@@ -2,6 +2,7 @@
 // a short real training run lowers the eval loss; a run killed with SIGKILL mid-way and resumed ends with the
 // same adapter bytes as an uninterrupted run; slm grad writes PEFT-named gradients equal to the fixture's.
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <cmath>
 #include <filesystem>
@@ -19,7 +20,7 @@ const std::string kFix = SLM_FIXTURES;
 const std::string kData = kFix + "/chat/train_tiny.jsonl";
 
 std::string tiny_model() {
-  fs::path dir = fs::path(::testing::TempDir()) / "slm_train_tiny_model";
+  fs::path dir = fs::path(::testing::TempDir()) / ("slm_train_tiny_model_" + std::to_string(::getpid()));
   fs::create_directories(dir);
   for (const std::string src : {kFix + "/models/qwen2", kFix + "/chat/tiny_tokenizer"})
     for (const auto& e : fs::directory_iterator(src))
