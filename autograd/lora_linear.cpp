@@ -3,9 +3,10 @@
 // with nn.Dropout semantics (zero with probability p, survivors scaled by 1/(1-p)) while training.
 // The dropout mask is not stored: it is a pure function of (dropout_seed, element index), recomputed by
 // the backward pass, so a checkpointed layer's recompute and a resumed run see the same mask.
-// Backward (dy (T, N), xa = drop(x) Aᵀ (T, r)):
-//   dB += scaling · dyᵀ xa      dxa = scaling · dy B      dA += dxaᵀ drop(x)
-//   dx  = dy W + drop'(dxa A)   (drop' applies the same mask and scale)
+// Forward: xa = scaling · drop(x) Aᵀ (T, r), y = xa Bᵀ + b, then y += x Wᵀ in place (linear_add).
+// Backward (dy (T, N)):
+//   dB += dyᵀ xa      dxa = scaling · dy B      dA += dxaᵀ drop(x)
+//   dx += drop'(dxa A) + dy W   (drop' applies the same mask and scale), summed into x's gradient in place
 #include <cstdint>
 
 #include "autograd/ops.h"
@@ -50,10 +51,10 @@ Var lora_linear(const Var& x, const Tensor& w, const Tensor& bias, const LoraWei
     apply_dropout(xd, lora.dropout, lora.dropout_seed);
   }
   Tensor xa = slm::linear(xd, A);  // (T, r)
-  Tensor low = slm::linear(xa, B);  // (T, N)
-  Tensor y = slm::linear(x.value(), w, bias);
-  scale_inplace(low, lora.scaling);
-  add_inplace(y, low);
+  scale_inplace(xa, lora.scaling);  // xa = scaling · drop(x) Aᵀ: the low-rank path's input and dB's operand
+  // The small product first, then the base GEMM accumulates onto it (oneDNN's sum post-op): one pass over y.
+  Tensor y = slm::linear(xa, B, bias);  // (T, N) = xa Bᵀ + b
+  linear_add(x.value(), w, y);          // y += x Wᵀ
   if (!must_record({&x, &lora.A, &lora.B})) return Var(std::move(y));
 
   Var out = Var::tracked(std::move(y));
@@ -64,9 +65,7 @@ Var lora_linear(const Var& x, const Tensor& w, const Tensor& bias, const LoraWei
     if (!dy.defined()) return;
     if (Bn) {
       if (!Bn->grad.defined()) Bn->grad = Tensor::zeros(B.shape());
-      Tensor xas = xa.clone();
-      scale_inplace(xas, s);
-      linear_backward_weight(dy, xas, Bn->grad);
+      linear_backward_weight(dy, xa, Bn->grad);
     }
     Tensor dxa = linear_backward_input(dy, B);  // (T, r)
     scale_inplace(dxa, s);
@@ -75,11 +74,15 @@ Var lora_linear(const Var& x, const Tensor& w, const Tensor& bias, const LoraWei
       linear_backward_weight(dxa, xd, An->grad);
     }
     if (xn) {
-      Tensor dx_low = linear_backward_input(dxa, A);  // (T, K)
-      if (drop) apply_dropout(dx_low, p, seed);
-      Tensor dx = linear_backward_input(dy, w);
-      add_inplace(dx, dx_low);
-      accumulate_fresh(*xn, dx);
+      // The low-rank term first (a fresh gradient is written, not read), then the base GEMM accumulates.
+      if (drop) {
+        Tensor dx_low = linear_backward_input(dxa, A);  // (T, K)
+        apply_dropout(dx_low, p, seed);
+        accumulate_fresh(*xn, std::move(dx_low));
+      } else {
+        accumulate_linear_input(*xn, dxa, A);
+      }
+      linear_backward_input_add(dy, w, xn->grad);  // += dy W
     }
   });
   return out;

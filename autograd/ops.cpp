@@ -23,13 +23,20 @@ Tensor take_grad(const NodeP& n) {
 
 }  // namespace
 
+void accumulate_linear_input(Node& n, const Tensor& dy, const Tensor& w) {
+  if (n.grad.defined())
+    linear_backward_input_add(dy, w, n.grad);
+  else
+    n.grad = linear_backward_input(dy, w);
+}
+
 Var linear(const Var& x, const Tensor& w, const Tensor& bias) {
   Tensor y = slm::linear(x.value(), w, bias);
   if (!must_record({&x})) return Var(std::move(y));
   Var out = Var::tracked(std::move(y));
   Tape::active()->record([xn = x.node(), yn = out.node(), w] {
     Tensor dy = take_grad(yn);
-    if (dy.defined()) accumulate_fresh(*xn, linear_backward_input(dy, w));
+    if (dy.defined()) accumulate_linear_input(*xn, dy, w);
   });
   return out;
 }

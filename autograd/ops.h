@@ -17,6 +17,10 @@ namespace slm::ag {
 // y (T, N) = x (T, K) · wᵀ + bias, w (N, K) frozen (f32 or bf16), bias (N) or undefined.
 Var linear(const Var& x, const Tensor& w, const Tensor& bias = Tensor());
 
+// For op implementations: adds dy · w (a linear's input gradient) into n's gradient — straight into an existing
+// buffer (an input that feeds several linears: q/k/v, gate/up), else into a fresh one.
+void accumulate_linear_input(Node& n, const Tensor& dy, const Tensor& w);
+
 // A LoRA adapter on one linear layer (PEFT's lora.Linear): y = x wᵀ + b + scaling · (drop(x) Aᵀ) Bᵀ.
 struct LoraWeights {
   Var A;  // (r, K) f32

@@ -2,20 +2,16 @@
 // Writes a WebLLM weight directory — params_shard_N.bin + tensor-cache.json (codegen/export_weights.h),
 // mlc-chat-config.json (codegen/chat_config.h), the tokenizer files — into DIST_DIR.tmp-PID, verifies it
 // there (f16-range calibration scan of the original, reload + native forward vs the original, weight error
-// per tensor) and only then renames it to DIST_DIR. --quant auto picks q4f16_1 when the scan says f16 is
+// per tensor; in f32, or in bf16 when two f32 copies of the model would not fit in memory, refused when even
+// that does not fit) and only then renames it to DIST_DIR. --quant auto picks q4f16_1 when the scan says f16 is
 // safe, else q4f32_1. The WGSL/WASM model library is not written here (browser issue). docs/mlc_params.md.
-#include <unistd.h>
-
 #include <algorithm>
 #include <cstdio>
-#include <filesystem>
-#include <fstream>
 
 #include "cli/common.h"
 #include "cli/progress.h"
 #include "cli/verbs.h"
-#include "codegen/chat_config.h"
-#include "codegen/export_load.h"
+#include "codegen/export_dir.h"
 #include "codegen/export_verify.h"
 #include "codegen/export_weights.h"
 #include "models/evaluate.h"
@@ -24,12 +20,7 @@
 namespace slm::cli {
 namespace {
 
-namespace fs = std::filesystem;
 using codegen::Calibration;
-
-// Copied beside MLC's files: config.json verbatim (export_load reads the model back from it exactly) and
-// generation_config.json (eos ids for `slm generate`). WebLLM fetches neither.
-const char* kExtraFiles[] = {"config.json", "generation_config.json"};
 
 struct Plan {
   std::string hf, out, staging;
@@ -44,62 +35,6 @@ std::string trim_slash(std::string p) {
 }
 
 bool is_f16(quant::Scheme s) { return quant::scheme_info(s).model_dtype == DType::F16; }
-
-// DIST_DIR may be absent, empty or a previous export (replaced); anything else is refused up front.
-void check_out_dir(const std::string& out) {
-  std::error_code ec;
-  if (!fs::exists(out, ec)) return;
-  if (!fs::is_directory(out, ec)) throw Error("[export] --out " + out + " exists and is not a directory");
-  if (fs::is_empty(out, ec) || codegen::is_export_dir(out)) return;
-  throw Error("[export] --out " + out +
-              " exists and is not an export directory (no mlc-chat-config.json or "
-              "tensor-cache.json): refusing to replace it — choose another --out or remove it");
-}
-
-// Removes the staging directory unless the export was committed.
-struct Staging {
-  std::string path;
-  bool committed = false;
-  ~Staging() {
-    std::error_code ec;
-    if (!committed && !path.empty()) fs::remove_all(path, ec);
-  }
-};
-
-void commit_dir(Staging& st, const std::string& out) {
-  check_out_dir(out);
-  std::error_code ec;
-  std::string old;
-  if (fs::exists(out, ec)) {
-    old = out + ".old-" + std::to_string(::getpid());
-    fs::rename(out, old);
-  }
-  fs::rename(st.path, out);
-  st.committed = true;
-  if (!old.empty()) fs::remove_all(old, ec);
-}
-
-// mlc-chat-config.json (codegen/chat_config.h), its report of every field dropped, rewritten or added, and
-// the files it lists in tokenizer_files plus kExtraFiles.
-void write_chat_config(const Plan& p) {
-  std::vector<codegen::ConfigChange> changes;
-  const nlohmann::json cc = codegen::make_mlc_chat_config(p.hf, p.config, quant::scheme_info(p.scheme).name, &changes);
-  std::ofstream o(p.staging + "/mlc-chat-config.json");
-  o << cc.dump(4) << "\n";
-  if (!o) throw Error("[export] writing " + p.staging + "/mlc-chat-config.json failed — is the disk full?");
-  if (!changes.empty())
-    std::fprintf(stderr, "[export] mlc-chat-config.json: %zu field(s) changed from the model's files:\n%s",
-                 changes.size(), codegen::format_config_changes(changes).c_str());
-  std::vector<std::string> files;
-  if (cc.contains("tokenizer_files"))
-    for (const auto& f : cc["tokenizer_files"]) files.push_back(f.get<std::string>());
-  for (const char* f : kExtraFiles) files.push_back(f);
-  for (const auto& f : files) {
-    std::error_code ec;
-    if (f.find('/') == std::string::npos && fs::exists(p.hf + "/" + f, ec))
-      fs::copy_file(p.hf + "/" + f, p.staging + "/" + f, fs::copy_options::overwrite_existing);
-  }
-}
 
 // ---- calibration, verification --------------------------------------------------------------------------
 
@@ -133,34 +68,44 @@ void print_weight_errors(std::vector<codegen::WeightError> errs) {
                  errs[i].mean_abs, errs[i].max_ref);
 }
 
-void print_quality(const CompareResult& c) {
+void print_quality(const CompareResult& c, ComputeMode mode) {
   std::fprintf(stderr,
-               "[verify] reloaded export vs original on %lld predicted tokens of the built-in prompts: perplexity "
-               "%.4g -> %.4g, mean KL %.3g nats, top-1 agreement %.1f%%, max |dlogit| %.3g\n",
-               (long long)c.positions, c.ref.perplexity, c.test.perplexity, c.mean_kl, 100.0 * c.top1_agreement,
-               c.max_abs_logit_diff);
+               "[verify] reloaded export vs original (%s compute) on %lld predicted tokens of the built-in prompts: "
+               "perplexity %.4g -> %.4g, mean KL %.3g nats, top-1 agreement %.1f%%, max |dlogit| %.3g\n",
+               mode == ComputeMode::F32 ? "f32" : "bf16", (long long)c.positions, c.ref.perplexity, c.test.perplexity,
+               c.mean_kl, 100.0 * c.top1_agreement, c.max_abs_logit_diff);
 }
 
-// Reloads the staged export, compares it with the original (models/evaluate.h) and fails on what must not
-// ship: inf/NaN anywhere in the export's forward, or a q0f32 export that does not reproduce the model.
+// Reloads the staged export, compares it with the original (codegen::verify_export) and fails on what must
+// not ship (codegen::verify_failure): inf/NaN anywhere in the export's forward, or a q0f32 export that does
+// not reproduce the model.
 void verify_export(const Plan& p, Model& original, const std::vector<std::vector<int32_t>>& prompts) {
-  Progress timer("[verify]", 0);
-  codegen::ExportConfig ec = codegen::load_export_config(p.staging);
-  WeightMap w = codegen::load_export_weights(p.staging, ec);
-  print_weight_errors(codegen::weight_errors(p.hf, w));
-  std::unique_ptr<Model> exported = make_model(ec.config, ComputeMode::F32, std::move(w));
-  std::vector<EvalSequence> seqs;
-  for (const auto& ids : prompts) seqs.push_back({ids, {}});
-  const CompareResult cmp = compare_models(original, *exported, seqs);
-  print_quality(cmp);
-  const Calibration scan = codegen::calibrate(*exported, prompts, "");
-  std::fprintf(stderr, "[verify] done in %.2f s\n", timer.seconds());
-  if (scan.nonfinite)
-    throw Error("[export] verification failed: the reloaded export computes inf/NaN (first in " + scan.first_nonfinite +
-                ") — try --quant q4f32_1");
-  if (p.scheme == quant::Scheme::Q0F32 && !(cmp.max_abs_logit_diff <= 1e-3))
-    throw Error("[export] verification failed: q0f32 must reproduce the model, but logits differ by " +
-                std::to_string(cmp.max_abs_logit_diff) + " — this is a bug in slm; please report it");
+  const codegen::VerifyReport r = codegen::verify_export(p.hf, p.staging, original, prompts);
+  print_weight_errors(r.weight_errors);
+  print_quality(r.compare, r.mode);
+  if (p.scheme == quant::Scheme::Q0F32)
+    std::fprintf(stderr, "[verify] bound: q0f32 must reproduce the model, max |dlogit| <= 1e-3\n");
+  else
+    std::fprintf(stderr, "[verify] bound: none on %s logits (reported above); the check fails on inf/NaN only\n",
+                 quant::scheme_info(p.scheme).name);
+  std::fprintf(stderr, "[verify] done in %.2f s\n", r.seconds);
+  const std::string why = codegen::verify_failure(r, p.scheme);
+  if (!why.empty()) throw Error("[export] verification failed: " + why);
+}
+
+// The compute mode for the original (and, with verification, the reloaded export) that fits in memory.
+ComputeMode verify_mode(const Plan& p, const std::vector<std::vector<int32_t>>& prompts) {
+  int64_t longest = 0;
+  for (const auto& ids : prompts) longest = std::max<int64_t>(longest, int64_t(ids.size()));
+  const quant::Scheme s = p.auto_quant ? quant::Scheme::Q4F16_1 : p.scheme;
+  const codegen::VerifyPlan plan =
+      codegen::plan_verification(p.config, s, longest, codegen::mem_available_bytes(), p.verify ? 2 : 1);
+  if (!plan.fits && p.verify)
+    throw Error("[export] cannot verify: " + plan.describe() +
+                " — free memory, or pass --no-verify to export without the check (the export itself holds one "
+                "tensor at a time)");
+  if (p.verify) std::fprintf(stderr, "[verify] compute mode: %s\n", plan.describe().c_str());
+  return plan.mode;
 }
 
 void write_export(const Plan& p) {
@@ -169,12 +114,15 @@ void write_export(const Plan& p) {
   codegen::ExportOptions opt;
   opt.scheme = p.scheme;
   opt.progress = [&](uint64_t done, uint64_t, const std::string& name) { bar.update(done, name); };
-  codegen::ExportStats st = codegen::export_weights(p.hf, p.config, p.staging, opt);
+  const codegen::ExportDirResult r = codegen::write_export_dir(p.hf, p.config, opt, p.staging);
+  const codegen::ExportStats& st = r.weights;
   bar.finish();
   std::fprintf(stderr, "[export] %lld tensors in %d shard(s), %s read, %.2f bits/param\n", (long long)st.param_count,
                st.shards, Progress::bytes_text(double(st.bytes_read)).c_str(),
                st.source_params ? double(st.param_bytes) * 8.0 / double(st.source_params) : 0.0);
-  write_chat_config(p);
+  if (!r.config_changes.empty())
+    std::fprintf(stderr, "[export] mlc-chat-config.json: %zu field(s) changed from the model's files:\n%s",
+                 r.config_changes.size(), codegen::format_config_changes(r.config_changes).c_str());
 }
 
 int run_export(const Args& a) {
@@ -189,7 +137,7 @@ int run_export(const Args& a) {
   if (!p.auto_quant && !quant::scheme_from_name(q, &p.scheme))
     throw UsageError{"--quant expects q4f16_1, q4f32_1, q0f16, q0f32 or auto, got '" + q + "'"};
   p.config = load_config(p.hf);
-  check_out_dir(p.out);
+  codegen::check_export_out_dir(p.out);
   codegen::mlc_layout(p.config, p.auto_quant ? quant::Scheme::Q4F16_1 : p.scheme);  // fails early if unsupported
   std::fprintf(stderr, "[export] %s (%s) -> %s, quant %s, verify %s\n", p.hf.c_str(), p.config.model_type.c_str(),
                p.out.c_str(), q.c_str(), p.verify ? "on" : "off");
@@ -197,18 +145,15 @@ int run_export(const Args& a) {
   std::unique_ptr<Model> original;
   std::vector<std::vector<int32_t>> prompts;
   if (p.verify || p.auto_quant) {
-    original = load_model(p.hf, ComputeMode::F32);
     prompts = codegen::verify_prompts(p.hf, p.config.vocab_size);
+    original = load_model(p.hf, verify_mode(p, prompts));
     check_f16_range(p, codegen::calibrate(*original, prompts, p.hf));
   }
-  Staging st{p.out + ".tmp-" + std::to_string(::getpid())};
-  fs::remove_all(st.path);
-  fs::create_directories(st.path);
-  p.staging = st.path;
+  codegen::ExportStaging staging(p.out);
+  p.staging = staging.path();
   write_export(p);
   if (p.verify) verify_export(p, *original, prompts);
-  codegen::sync_to_disk(st.path);
-  commit_dir(st, p.out);
+  staging.commit();
   std::printf("exported %s (%s) to %s\n", p.hf.c_str(), quant::scheme_info(p.scheme).name, p.out.c_str());
   return 0;
 }

@@ -3,6 +3,7 @@
 
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <fstream>
 #include <set>
 #include <sstream>
@@ -36,13 +37,38 @@ DType resident(TensorRole role, ComputeMode mode) {
   return DType::F32;
 }
 
-// The F32 value of one MLC source (N, K) / (N): dequantised q4, or the stored tensor widened.
-Tensor read_source(const TensorCache& cache, const MlcLayout& layout, size_t src) {
+std::vector<const MlcParam*> params_of(const MlcLayout& layout, size_t src) {
   std::vector<const MlcParam*> ps;
   for (const auto& p : layout.params)
     if (p.source == src) ps.push_back(&p);
-  if (ps.size() == 1) return cache.get(ps[0]->name, ps[0]->shape, ps[0]->dtype).to(DType::F32);
-  const MlcSource& s = layout.sources[src];
+  return ps;
+}
+
+void undo_add_one(const MlcSource& s, Tensor& v) {  // v F32 contiguous
+  if (s.transform != MlcTransform::AddOne) return;
+  float* d = v.data<float>();
+  for (int64_t k = 0; k < v.numel(); ++k) d[k] -= 1.0f;  // exact for stored values in [0.5, 2] (Sterbenz)
+}
+
+// A non-quantised source: the stored record widened to F32, split into its HF tensors.
+void load_plain(const TensorCache& cache, const MlcParam& p, const MlcSource& s, ComputeMode mode, WeightMap& w,
+                const ExportTensorVisitor& visit) {
+  Tensor v = cache.get(p.name, p.shape, p.dtype).to(DType::F32);
+  undo_add_one(s, v);
+  int64_t row = 0;
+  for (size_t i = 0; i < s.hf_names.size(); ++i) {
+    Tensor part = s.hf_names.size() == 1 ? v : v.narrow(0, row, s.hf_rows[i]).contiguous();
+    row += s.hf_rows[i];
+    if (visit) visit(s.hf_names[i], 0, part);
+    const DType dt = resident(s.role, mode);
+    w[s.hf_names[i]] = part.dtype() == dt ? part : part.to(dt);
+  }
+}
+
+// An int4 source (N, K): dequantised block by block (quant::dequantize_row, exactly dequantize's values)
+// straight into each HF tensor's resident dtype.
+void load_q4(const TensorCache& cache, const MlcLayout& layout, const std::vector<const MlcParam*>& ps,
+             const MlcSource& s, ComputeMode mode, WeightMap& w, const ExportTensorVisitor& visit) {
   quant::QuantizedWeight q;
   q.scheme = layout.scheme;
   q.group_size = quant::scheme_info(layout.scheme).group_size;
@@ -51,7 +77,25 @@ Tensor read_source(const TensorCache& cache, const MlcLayout& layout, size_t src
   q.q_weight = cache.get(ps[0]->name, ps[0]->shape, ps[0]->dtype);
   q.q_scale = cache.get(ps[1]->name, ps[1]->shape, ps[1]->dtype);
   quant::check_quantized(q, ps[0]->name.c_str());
-  return quant::dequantize(q);
+  const int64_t K = q.cols, block = std::max<int64_t>(1, (int64_t(1) << 20) / std::max<int64_t>(K, 1));
+  Tensor buf = Tensor::empty({std::min(block, q.rows), K});
+  int64_t row = 0;
+  for (size_t i = 0; i < s.hf_names.size(); ++i) {
+    const int64_t rows = s.hf_rows[i];
+    Tensor dst = Tensor::empty({rows, K}, resident(s.role, mode));
+    for (int64_t b0 = 0; b0 < rows; b0 += block) {
+      const int64_t nb = std::min(block, rows - b0);
+      Tensor blk = buf.narrow(0, 0, nb);
+      float* f = blk.data<float>();
+#pragma omp parallel for schedule(static) if (nb * K >= (int64_t(1) << 15))
+      for (int64_t r = 0; r < nb; ++r) quant::dequantize_row(q, row + b0 + r, f + r * K);
+      undo_add_one(s, blk);
+      if (visit) visit(s.hf_names[i], b0, blk);
+      dst.narrow(0, b0, nb).copy_from(blk);
+    }
+    w[s.hf_names[i]] = dst;
+    row += rows;
+  }
 }
 
 }  // namespace
@@ -114,7 +158,8 @@ ExportConfig load_export_config(const std::string& dir) {
   return ec;
 }
 
-WeightMap load_export_weights(const std::string& dir, const ExportConfig& ec, ComputeMode mode) {
+WeightMap load_export_weights(const std::string& dir, const ExportConfig& ec, ComputeMode mode,
+                              const ExportTensorVisitor& visit) {
   const MlcLayout layout = mlc_layout(ec.config, ec.scheme);
   const TensorCache cache = TensorCache::open(dir);
   std::set<std::string> wanted;
@@ -132,20 +177,11 @@ WeightMap load_export_weights(const std::string& dir, const ExportConfig& ec, Co
                   " parameter for this mlc-chat-config.json — config and shards do not belong together");
   WeightMap w;
   for (size_t i = 0; i < layout.sources.size(); ++i) {
-    const MlcSource& s = layout.sources[i];
-    Tensor v = read_source(cache, layout, i);  // F32
-    if (s.transform == MlcTransform::AddOne) {
-      float* d = v.data<float>();
-      for (int64_t k = 0; k < v.numel(); ++k)
-        d[k] -= 1.0f;  // exact for stored values in [0.5, 2] (Sterbenz), i.e. every usual norm weight
-    }
-    int64_t row = 0;
-    for (size_t p = 0; p < s.hf_names.size(); ++p) {
-      Tensor part = s.hf_names.size() == 1 ? v : v.narrow(0, row, s.hf_rows[p]).contiguous();
-      row += s.hf_rows[p];
-      const DType dt = resident(s.role, mode);
-      w[s.hf_names[p]] = part.dtype() == dt ? part : part.to(dt);
-    }
+    const std::vector<const MlcParam*> ps = params_of(layout, i);
+    if (ps.size() == 2)
+      load_q4(cache, layout, ps, layout.sources[i], mode, w, visit);
+    else
+      load_plain(cache, *ps[0], layout.sources[i], mode, w, visit);
   }
   return w;
 }

@@ -6,6 +6,7 @@
 // the browser loads, with f32 activations.
 // Not here: an int4 matmul on the packed weights (the model runs on dequantised f32 weights), KN layouts.
 #pragma once
+#include <functional>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -34,10 +35,17 @@ ModelConfig model_config_from_chat_config(const nlohmann::json& chat_config, con
 // present (slm export copies it), else the chat config's model_config.
 ExportConfig load_export_config(const std::string& dir);
 
+// Sees the exact f32 value of each HF tensor of an export (dequantised, split, Gemma's +1 undone) before it
+// is converted to its resident dtype: rows [row0, row0 + block.size(0)) of tensor `hf_name`, in row order.
+// Int4 weights come in row blocks of ~4 MiB (the f32 tensor never exists whole), others whole.
+using ExportTensorVisitor = std::function<void(const std::string& hf_name, int64_t row0, const Tensor& block)>;
+
 // The weights of an export under HF names, F32 (BF16 for matmul weights when mode is BF16, as
 // load_model keeps them). Every record the layout needs must be present with its shape and dtype, and no
-// other record may be: errors name the file and the record.
-WeightMap load_export_weights(const std::string& dir, const ExportConfig& ec, ComputeMode mode = ComputeMode::F32);
+// other record may be: errors name the file and the record. Beyond the result, it holds one int4 record
+// and a ~4 MiB f32 block at a time (a non-quantised record: that record and its f32 copy).
+WeightMap load_export_weights(const std::string& dir, const ExportConfig& ec, ComputeMode mode = ComputeMode::F32,
+                              const ExportTensorVisitor& visit = nullptr);
 
 std::unique_ptr<Model> load_export(const std::string& dir, ComputeMode mode = ComputeMode::F32);
 

@@ -5,10 +5,16 @@
 
 #include <algorithm>
 #include <cmath>
+#include <chrono>
 #include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <map>
 
+#include "codegen/export_load.h"
 #include "models/safetensors.h"
 #include "models/tokenizer/tokenizer.h"
+#include "tensor/alloc.h"
 #include "tensor/error.h"
 
 namespace slm::codegen {
@@ -18,6 +24,34 @@ std::string fmt(const char* f, double v) {
   char buf[64];
   std::snprintf(buf, sizeof buf, f, v);
   return buf;
+}
+
+// Runs f(load) with load(p, i) = element i of float data of dtype dt as f32, the dtype switch outside the loop.
+template <class F>
+auto with_loader(DType dt, F&& f) {
+  switch (dt) {
+    case DType::BF16:
+      return f([](const void* p, int64_t i) { return bf16_to_f32(static_cast<const uint16_t*>(p)[i]); });
+    case DType::F16:
+      return f([](const void* p, int64_t i) { return f16_to_f32(static_cast<const uint16_t*>(p)[i]); });
+    default:
+      return f([](const void* p, int64_t i) { return static_cast<const float*>(p)[i]; });
+  }
+}
+
+// max |w| of a float tensor read in place (no f32 copy of a large embedding); inf for inf/NaN.
+double max_abs_in_place(const Tensor& t) {
+  return with_loader(t.dtype(), [&](auto load) {
+    const void* p = t.raw();
+    const int64_t n = t.numel();
+    double m = 0;
+#pragma omp parallel for reduction(max : m) if (n >= (int64_t(1) << 16))
+    for (int64_t i = 0; i < n; ++i) {
+      const float v = load(p, i);
+      m = std::max(m, std::isfinite(v) ? std::abs(double(v)) : double(INFINITY));
+    }
+    return m;
+  });
 }
 
 }  // namespace
@@ -61,12 +95,8 @@ Calibration calibrate(Model& model, const std::vector<std::vector<int32_t>>& pro
     for (const auto& name : ck.names()) {
       const SafetensorsEntry& e = ck.entry(name);
       if (!e.supported || e.dtype == DType::I32) continue;
-      Tensor t = ck.get(name).to(DType::F32);
-      const float* d = t.data<float>();
-      for (int64_t i = 0; i < t.numel(); ++i) {
-        const double a = std::isfinite(d[i]) ? std::abs(double(d[i])) : INFINITY;
-        if (a > c.max_abs_weight) c.max_abs_weight = a, c.max_weight_name = name;
-      }
+      const double a = max_abs_in_place(ck.get(name));
+      if (a > c.max_abs_weight) c.max_abs_weight = a, c.max_weight_name = name;
     }
   }
   return c;
@@ -101,26 +131,136 @@ std::vector<std::vector<int32_t>> verify_prompts(const std::string& dir, int64_t
   return out;
 }
 
-std::vector<WeightError> weight_errors(const std::string& hf_dir, const WeightMap& exported) {
-  Checkpoint ck = Checkpoint::open(hf_dir);
-  std::vector<WeightError> out;
-  for (const auto& [name, t] : exported) {
-    Tensor a = ck.get(name).to(DType::F32), b = t.to(DType::F32);
-    SLM_CHECK(a.numel() == b.numel(), "[verify] tensor '" + name + "' differs in size between export and checkpoint");
-    WeightError e{name, 0, 0, 0};
-    const float* x = a.data<float>();
-    const float* y = b.data<float>();
-    double sum = 0;
-    for (int64_t i = 0; i < a.numel(); ++i) {
-      const double d = std::abs(double(x[i]) - double(y[i]));
-      e.max_abs = std::max(e.max_abs, d);
-      e.max_ref = std::max(e.max_ref, std::abs(double(x[i])));
+// ---- memory plan ----------------------------------------------------------------------------------------------
+
+uint64_t verify_memory_bytes(const ModelConfig& config, quant::Scheme scheme, ComputeMode mode, int64_t prompt_tokens,
+                             int models) {
+  uint64_t resident = 0, largest = 0;
+  for (const TensorSpec& s : make_model(config, mode, {})->tensor_table()) {
+    const bool mm = s.role == TensorRole::Linear || s.role == TensorRole::LmHead || s.role == TensorRole::Embedding;
+    const uint64_t n = uint64_t(shape_numel(s.shape));
+    resident += n * (mode == ComputeMode::BF16 && mm ? 2 : 4);
+    largest = std::max(largest, n);
+  }
+  const quant::SchemeInfo& info = quant::scheme_info(scheme);
+  // Loading the export: an int4 record (codes + scales) and a 4 MiB block; a plain record and its f32 copy.
+  const uint64_t load = info.quantized ? largest / 2 + largest / 8 + (uint64_t(4) << 20)
+                                       : largest * (dtype_size(info.model_dtype) + 4);
+  const uint64_t logits = 4 * uint64_t(prompt_tokens) * uint64_t(config.vocab_size) * 4;  // 2 models, + softmax
+  return uint64_t(models) * resident + load + logits + (uint64_t(256) << 20);
+}
+
+uint64_t mem_available_bytes() {
+  if (const char* v = std::getenv("SLM_MEMORY_AVAILABLE"); v && *v) {  // as models/ and lora/ read it
+    char* end = nullptr;
+    const uint64_t n = std::strtoull(v, &end, 10);
+    switch (end ? *end : '\0') {
+      case 'K': case 'k': return n << 10;
+      case 'M': case 'm': return n << 20;
+      case 'G': case 'g': return n << 30;
+      case 'T': case 't': return n << 40;
+      default: return n;
+    }
+  }
+  std::ifstream f("/proc/meminfo");
+  std::string key;
+  uint64_t kb = 0;
+  while (f >> key >> kb) {
+    if (key == "MemAvailable:") return kb << 10;
+    f.ignore(256, '\n');
+  }
+  return 0;
+}
+
+namespace {
+std::string gb(uint64_t bytes) { return fmt("%.1f GB", double(bytes) / 1e9); }
+}  // namespace
+
+std::string VerifyPlan::describe() const {
+  const std::string avail = available ? gb(available) + " available" : "available memory unknown";
+  if (!fits)
+    return "needs ~" + gb(need_bf16) + " even with bf16 weights (two copies of the model) but " + avail;
+  if (mode == ComputeMode::F32) return "f32 (needs ~" + gb(need_f32) + ", " + avail + ")";
+  return "bf16 — the original and the export keep bf16 matmul weights and round matmul inputs to bf16, as "
+         "ComputeMode::BF16 (f32 would need ~" + gb(need_f32) + ", bf16 needs ~" + gb(need_bf16) + ", " + avail +
+         "); weight errors are still measured on the exact dequantised values";
+}
+
+VerifyPlan plan_verification(const ModelConfig& config, quant::Scheme scheme, int64_t prompt_tokens,
+                             uint64_t available, int models) {
+  VerifyPlan p;
+  p.need_f32 = verify_memory_bytes(config, scheme, ComputeMode::F32, prompt_tokens, models);
+  p.need_bf16 = verify_memory_bytes(config, scheme, ComputeMode::BF16, prompt_tokens, models);
+  p.available = available;
+  if (available == 0 || p.need_f32 <= available) return p;
+  p.mode = ComputeMode::BF16;
+  p.fits = p.need_bf16 <= available;
+  return p;
+}
+
+// ---- the check ------------------------------------------------------------------------------------------------
+
+namespace {
+
+struct ErrorSum {
+  double max_abs = 0, sum = 0, max_ref = 0;
+  int64_t n = 0;
+};
+
+// |exported - hf| over rows [row0, row0 + rows) of `hf` (read in place, any float dtype).
+void accumulate(const Tensor& hf, int64_t row0, const Tensor& block, ErrorSum& e, const std::string& name) {
+  const int64_t cols = block.dim() > 1 ? block.size(1) : 1, off = row0 * cols, n = block.numel();
+  SLM_CHECK(off + n <= hf.numel(), "[verify] tensor '" + name + "' differs in size between export and checkpoint");
+  const float* y = block.data<float>();
+  const void* x = hf.raw();
+  double mx = e.max_abs, sum = 0, ref = e.max_ref;
+  with_loader(hf.dtype(), [&](auto load) {
+#pragma omp parallel for reduction(max : mx, ref) reduction(+ : sum) if (n >= (int64_t(1) << 16))
+    for (int64_t i = 0; i < n; ++i) {
+      const double a = load(x, off + i), d = std::abs(a - double(y[i]));
+      mx = std::max(mx, d);
+      ref = std::max(ref, std::abs(a));
       sum += d;
     }
-    e.mean_abs = a.numel() ? sum / double(a.numel()) : 0;
-    out.push_back(std::move(e));
-  }
-  return out;
+    return 0;
+  });
+  e.max_abs = mx, e.max_ref = ref, e.sum += sum, e.n += n;
+}
+
+}  // namespace
+
+VerifyReport verify_export(const std::string& hf_dir, const std::string& export_dir, Model& original,
+                           const std::vector<std::vector<int32_t>>& prompts) {
+  const auto t0 = std::chrono::steady_clock::now();
+  VerifyReport r;
+  r.mode = original.compute_mode();
+  tensor_cache_release();  // blocks freed while exporting
+  const ExportConfig ec = load_export_config(export_dir);
+  const Checkpoint ck = Checkpoint::open(hf_dir);
+  std::map<std::string, ErrorSum> errs;  // by HF name, reported in name order
+  WeightMap w =
+      load_export_weights(export_dir, ec, r.mode, [&](const std::string& name, int64_t row0, const Tensor& b) {
+        accumulate(ck.get(name), row0, b, errs[name], name);
+      });
+  tensor_cache_release();  // the loader's f32 blocks
+  for (const auto& [name, e] : errs)
+    r.weight_errors.push_back({name, e.max_abs, e.n ? e.sum / double(e.n) : 0, e.max_ref});
+  std::unique_ptr<Model> exported = make_model(ec.config, r.mode, std::move(w));
+  std::vector<EvalSequence> seqs;
+  for (const auto& ids : prompts) seqs.push_back({ids, {}});
+  r.compare = compare_models(original, *exported, seqs);
+  r.scan = calibrate(*exported, prompts, "");
+  r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  return r;
+}
+
+std::string verify_failure(const VerifyReport& r, quant::Scheme scheme) {
+  if (r.scan.nonfinite)
+    return "the reloaded export computes inf/NaN (first in " + r.scan.first_nonfinite + ") — try --quant q4f32_1";
+  if (scheme == quant::Scheme::Q0F32 && !(r.compare.max_abs_logit_diff <= 1e-3))
+    return "q0f32 must reproduce the model, but logits differ by " + fmt("%.3g", r.compare.max_abs_logit_diff) +
+           " (bound 1e-3) — this is a bug in slm; please report it";
+  return "";
 }
 
 }  // namespace slm::codegen

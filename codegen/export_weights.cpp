@@ -64,24 +64,50 @@ void check_checkpoint(const Checkpoint& ck, const MlcLayout& layout, const Model
                   " with this config.json does not use — exporting would drop it");
 }
 
-void write_source(TensorCacheWriter& w, const MlcLayout& layout, size_t src, const Tensor& value,
+// The source as parts stacked along dim 0, in the HF dtype: a fused source's HF tensors as they are (borrowed
+// from the mapping: quantisation and casts are row-wise, so the fused parameter is its parts' results
+// stacked, and the writer writes them back to back without a concatenated copy); else the one tensor.
+std::vector<Tensor> source_parts(const MlcSource& s, const std::function<Tensor(const std::string&)>& hf) {
+  if (s.transform != MlcTransform::Concat) return {build_source(s, hf)};
+  std::vector<Tensor> parts;
+  for (const auto& name : s.hf_names) parts.push_back(hf(name).contiguous());
+  return parts;
+}
+
+// Quantises (on this thread: the writer's thread has the other core) or casts one source and queues its
+// parameters. The parts' results are stacked by the writer.
+void write_source(TensorCacheWriter& w, const MlcLayout& layout, size_t src, const std::vector<Tensor>& parts,
                   const ExportOptions& opt, ExportStats& st) {
-  auto emit = [&](const MlcParam& p, const Tensor& t) {
-    w.add(p.name, t, p.dtype);
+  auto emit = [&](const MlcParam& p, const std::vector<Tensor>& ts) {
+    w.add(p.name, ts, p.shape, p.dtype);
     st.param_count += 1;
-    st.param_bytes += t.nbytes();
+    for (const Tensor& t : ts) st.param_bytes += t.nbytes();
     if (opt.progress) opt.progress(w.bytes_added(), 0, p.name);
   };
   std::vector<const MlcParam*> params;
   for (const auto& p : layout.params)
     if (p.source == src) params.push_back(&p);
+  const MlcSource& s = layout.sources[src];
   if (params.size() == 2) {  // q4: .q_weight, .q_scale
-    quant::QuantizedWeight q = quant::quantize(value, layout.scheme, opt.quantize);
-    emit(*params[0], q.q_weight);
-    emit(*params[1], q.q_scale);
+    quant::QuantizeOptions qo = opt.quantize;
+    qo.threads = 1;
+    std::vector<Tensor> qw, qs;
+    for (size_t i = 0; i < parts.size(); ++i) {
+      try {
+        quant::QuantizedWeight q = quant::quantize(parts[i], layout.scheme, qo);
+        qw.push_back(q.q_weight);
+        qs.push_back(q.q_scale);
+      } catch (const Error& e) {
+        throw Error("[export] " + (i < s.hf_names.size() ? s.hf_names[i] : s.mlc_name) + ": " + e.what());
+      }
+    }
+    emit(*params[0], qw);
+    emit(*params[1], qs);
   } else {
     const DType dt = model_dtype(layout.scheme);
-    emit(*params[0], value.dtype() == dt ? value.contiguous() : value.to(dt));
+    std::vector<Tensor> cast;
+    for (const Tensor& t : parts) cast.push_back(t.dtype() == dt ? t.contiguous() : t.to(dt));
+    emit(*params[0], cast);
   }
 }
 
@@ -139,7 +165,7 @@ ExportStats export_weights(const std::string& hf_dir, const ModelConfig& config,
     return t;
   };
   for (size_t src : mlc_loading_order(layout, hf_file_order(hf_dir)))
-    write_source(w, layout, src, build_source(layout.sources[src], hf), o, st);
+    write_source(w, layout, src, source_parts(layout.sources[src], hf), o, st);
 
   nlohmann::ordered_json meta;
   meta["ParamSize"] = st.param_count;

@@ -1,7 +1,8 @@
 // HF checkpoint -> MLC parameters -> params_shard_N.bin + tensor-cache.json, as MLC's convert_weight does:
 // tensors visited in HuggingFaceLoader's order, fused (mlc_layout.h), cast to the model dtype, group-quantised
-// for q4 schemes (quant/group_quant.h, bit-exact with MLC), written by TensorCacheWriter. One MLC parameter
-// is materialised at a time; the checkpoint stays memory-mapped.
+// for q4 schemes (quant/group_quant.h, bit-exact with MLC), written by TensorCacheWriter. The checkpoint
+// stays memory-mapped; a fused parameter is quantised (or cast) part by part, never concatenated. Two cores:
+// this thread reads and quantises, the writer's thread encodes, hashes and writes (at most 256 MiB queued).
 // Not here: mlc-chat-config.json, tokenizer files, verification, the atomic rename (cli/export.cpp).
 // Reference: mlc-ai/mlc-llm @ 79d603f python/mlc_llm/interface/convert_weight.py (_convert_args).
 #pragma once

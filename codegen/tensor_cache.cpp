@@ -1,13 +1,20 @@
 // tensor-cache.json + params_shard_N.bin writer and reader (see tensor_cache.h).
 #include "codegen/tensor_cache.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <condition_variable>
 #include <cstring>
+#include <deque>
 #include <fstream>
+#include <map>
+#include <mutex>
 #include <sstream>
+#include <thread>
 
 #include "codegen/md5.h"
 #include "tensor/error.h"
@@ -85,95 +92,267 @@ uint64_t record_nbytes(const std::string& dtype, const std::string& format, int6
 }
 
 void sync_to_disk(const std::string& dir) {
-  const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY);
-  if (fd < 0) throw Error("[tensor-cache] cannot open " + dir + ": " + std::strerror(errno));
-  const int rc = ::syncfs(fd);
-  const int err = errno;
-  ::close(fd);
-  if (rc != 0) throw Error("[tensor-cache] syncing " + dir + " to disk failed: " + std::strerror(err));
+  auto fail = [&](const std::string& path) {
+    throw Error("[tensor-cache] syncing " + path + " to disk failed: " + std::strerror(errno));
+  };
+  auto sync_path = [&](const std::string& path, int flags) {
+    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | flags);
+    if (fd < 0) fail(path);
+    const int rc = ::fsync(fd);
+    ::close(fd);
+    if (rc != 0) fail(path);
+  };
+  DIR* d = ::opendir(dir.c_str());
+  if (!d) throw Error("[tensor-cache] cannot open " + dir + ": " + std::strerror(errno));
+  std::vector<std::string> files;
+  while (const dirent* e = ::readdir(d))
+    if (e->d_type == DT_REG) files.push_back(dir + "/" + e->d_name);
+  ::closedir(d);
+  for (const auto& f : files) sync_path(f, 0);
+  sync_path(dir, O_DIRECTORY);
 }
 
 // ---------------------------------------------------------------------------------------------- writer
 
-TensorCacheWriter::TensorCacheWriter(std::string dir, CacheEncoding enc, uint64_t shard_cap)
-    : dir_(std::move(dir)), enc_(enc), cap_(shard_cap) {}
+// One step for the background thread: append a record's bytes to a shard file, or close a complete shard.
+struct ShardJob {
+  enum Kind { Append, Close } kind = Append;
+  int slot = 0;               // the shard file, by the writer's id
+  std::vector<Tensor> parts;  // Append: the record's bytes, in order (kept alive until written)
+  bool to_bf16 = false;       // Append: float32 stored as bf16 (f32-to-bf16)
+  uint64_t bytes = 0;         // Append: stored bytes
+  std::string path;           // Close: the shard's final path
+  size_t shard = 0;           // Close: its index in shards_ (where the md5 goes)
+};
 
-TensorCacheWriter::~TensorCacheWriter() {
-  if (inflight_.valid()) inflight_.wait();  // an error there was reported (or is moot: we are unwinding)
+// The background thread: owns the open shard files and their running MD5s. Jobs run in order.
+class TensorCacheWriter::Worker {
+ public:
+  Worker(std::string dir, uint64_t max_inflight) : dir_(std::move(dir)), max_(max_inflight) {
+    th_ = std::thread([this] { run(); });
+  }
+  ~Worker() {
+    {
+      std::lock_guard<std::mutex> l(m_);
+      stop_ = true;
+    }
+    cv_.notify_all();
+    th_.join();
+    for (auto& [slot, f] : open_) {  // unfinished shards (an error, or no finish()): not part of the export
+      ::close(f.fd);
+      ::unlink(f.tmp.c_str());
+    }
+  }
+
+  // Queues a job; blocks while more than max_inflight bytes wait. Rethrows a failed job's error.
+  void push(ShardJob j) {
+    std::unique_lock<std::mutex> l(m_);
+    cv_.wait(l, [&] { return err_ || queued_ == 0 || queued_ + j.bytes <= max_; });
+    if (err_) std::rethrow_exception(err_);
+    queued_ += j.bytes;
+    q_.push_back(std::move(j));
+    cv_.notify_all();
+  }
+
+  uint64_t queued() {
+    std::lock_guard<std::mutex> l(m_);
+    return queued_ + (busy_ ? 1 : 0);
+  }
+
+  // Waits until every job ran; the md5 of each closed shard by its index. Rethrows a failed job's error.
+  std::vector<std::pair<size_t, std::string>> drain() {
+    std::unique_lock<std::mutex> l(m_);
+    cv_.wait(l, [&] { return err_ || (q_.empty() && !busy_); });
+    if (err_) std::rethrow_exception(err_);
+    return std::move(done_);
+  }
+
+ private:
+  struct Open {
+    int fd = -1;
+    std::string tmp;
+    Md5 md5;
+  };
+
+  void run() {
+    std::unique_lock<std::mutex> l(m_);
+    for (;;) {
+      cv_.wait(l, [&] { return stop_ || (!q_.empty() && !err_); });
+      if (stop_) return;
+      ShardJob j = std::move(q_.front());
+      q_.pop_front();
+      busy_ = true;
+      l.unlock();
+      std::exception_ptr err;
+      try {
+        j.kind == ShardJob::Append ? append(j) : close(j);
+      } catch (...) {
+        err = std::current_exception();
+      }
+      j.parts.clear();  // release the tensors outside the lock
+      l.lock();
+      busy_ = false;
+      queued_ -= j.bytes;
+      if (err && !err_) err_ = err;
+      cv_.notify_all();
+    }
+  }
+
+  void write_all(Open& f, const void* data, size_t n) {
+    f.md5.update(data, n);
+    const char* p = static_cast<const char*>(data);
+    while (n > 0) {
+      const ssize_t w = ::write(f.fd, p, n);
+      if (w < 0 && errno == EINTR) continue;
+      if (w <= 0)
+        throw Error("[tensor-cache] writing " + f.tmp + " failed: " + std::strerror(errno) + " — is the disk full?");
+      p += w, n -= size_t(w);
+    }
+  }
+
+  void append(const ShardJob& j) {
+    auto it = open_.find(j.slot);
+    if (it == open_.end()) {
+      Open f;
+      f.tmp = dir_ + "/.params_shard.tmp-" + std::to_string(j.slot);
+      f.fd = ::open(f.tmp.c_str(), O_CREAT | O_TRUNC | O_WRONLY | O_CLOEXEC, 0644);
+      if (f.fd < 0) throw Error("[tensor-cache] cannot create " + f.tmp + ": " + std::strerror(errno));
+      it = open_.emplace(j.slot, std::move(f)).first;
+    }
+    for (const Tensor& t : j.parts) {
+      if (!j.to_bf16) {
+        write_all(it->second, t.raw(), t.nbytes());
+        continue;
+      }
+      const float* src = t.data<float>();
+      for (int64_t i = 0; i < t.numel(); i += int64_t(bf16_.size())) {
+        const int64_t n = std::min<int64_t>(int64_t(bf16_.size()), t.numel() - i);
+        for (int64_t k = 0; k < n; ++k) bf16_[size_t(k)] = tvm_f32_to_bf16(src[i + k]);
+        write_all(it->second, bf16_.data(), size_t(n) * 2);
+      }
+    }
+  }
+
+  void close(const ShardJob& j) {
+    auto it = open_.find(j.slot);
+    std::string md5 = Md5().hex_digest();  // an empty shard (only zero-byte records) has no file yet
+    if (it == open_.end()) {
+      write_file(j.path, nullptr, 0);
+    } else {
+      Open& f = it->second;
+      ::sync_file_range(f.fd, 0, 0, SYNC_FILE_RANGE_WRITE);  // start writeback; sync_to_disk waits for it
+      const bool ok = ::close(f.fd) == 0;
+      f.fd = -1;
+      if (!ok || ::rename(f.tmp.c_str(), j.path.c_str()) != 0)
+        throw Error("[tensor-cache] finishing " + j.path + " failed: " + std::strerror(errno));
+      md5 = f.md5.hex_digest();
+      open_.erase(it);
+    }
+    std::lock_guard<std::mutex> l(m_);
+    done_.push_back({j.shard, md5});
+  }
+
+  std::string dir_;
+  uint64_t max_;
+  std::thread th_;
+  std::mutex m_;
+  std::condition_variable cv_;
+  std::deque<ShardJob> q_;
+  uint64_t queued_ = 0;
+  bool stop_ = false, busy_ = false;
+  std::exception_ptr err_;
+  std::map<int, Open> open_;  // touched by the worker thread only
+  std::vector<uint16_t> bf16_ = std::vector<uint16_t>(size_t(1) << 19);
+  std::vector<std::pair<size_t, std::string>> done_;
+};
+
+TensorCacheWriter::TensorCacheWriter(std::string dir, CacheEncoding enc, uint64_t shard_cap, uint64_t max_inflight,
+                                     int threads)
+    : dir_(std::move(dir)), enc_(enc), cap_(shard_cap) {
+  const int n = std::max(1, threads);
+  for (int i = 0; i < n; ++i)
+    workers_.push_back(std::make_unique<Worker>(dir_, std::max<uint64_t>(1, max_inflight / uint64_t(n))));
 }
 
+TensorCacheWriter::Worker& TensorCacheWriter::worker(int slot) {
+  auto it = slot_worker_.find(slot);
+  if (it != slot_worker_.end()) return *it->second;
+  Worker* best = workers_[0].get();
+  for (const auto& w : workers_)
+    if (w->queued() < best->queued()) best = w.get();
+  slot_worker_[slot] = best;
+  return *best;
+}
+
+TensorCacheWriter::~TensorCacheWriter() = default;
+
 void TensorCacheWriter::add(const std::string& name, const Tensor& t, const std::string& dtype) {
+  add(name, std::vector<Tensor>{t}, t.shape(), dtype);
+}
+
+void TensorCacheWriter::add(const std::string& name, const std::vector<Tensor>& parts, const Shape& shape,
+                            const std::string& dtype) {
   SLM_CHECK(!finished_, "[tensor-cache] add('" + name + "') after finish()");
   SLM_CHECK(!names_.count(name), "[tensor-cache] duplicate name '" + name + "' in the cache");
   const DTypeInfo* d = dtype_info(dtype);
-  SLM_CHECK(d && d->dtype == t.dtype() && (dtype != "uint32" || t.dtype() == DType::I32),
-            "[tensor-cache] '" + name + "': a " + tvm_dtype_of(t.dtype()) + " tensor cannot be written as " + dtype);
-  names_[name] = 1;
-  auto bytes = std::make_shared<ShardBytes>();
-  bytes->keep = t.contiguous();
-  bytes->data = static_cast<const uint8_t*>(bytes->keep.raw());
-  bytes->n = bytes->keep.nbytes();
-  if (enc_ == CacheEncoding::F32ToBF16 && dtype == "float32") {
-    const Tensor& c = bytes->keep;
-    bytes->owned.resize(size_t(c.numel()) * 2);
-    uint16_t* dst = reinterpret_cast<uint16_t*>(bytes->owned.data());
-    for (int64_t i = 0; i < c.numel(); ++i) dst[i] = tvm_f32_to_bf16(c.data<float>()[i]);
-    bytes->keep = Tensor();
-    bytes->data = bytes->owned.data();
-    bytes->n = bytes->owned.size();
+  ShardJob job;
+  int64_t rows = 0;
+  for (const Tensor& t : parts) {
+    SLM_CHECK(d && d->dtype == t.dtype() && (dtype != "uint32" || t.dtype() == DType::I32),
+              "[tensor-cache] '" + name + "': a " + tvm_dtype_of(t.dtype()) + " tensor cannot be written as " + dtype);
+    const bool fits = t.dim() == int64_t(shape.size()) && t.dim() > 0 &&
+                      std::equal(shape.begin() + 1, shape.end(), t.shape().begin() + 1);
+    SLM_CHECK(fits || parts.size() == 1, "[tensor-cache] '" + name + "': part " + shape_text(t.shape()) +
+                                             " does not stack into " + shape_text(shape));
+    rows += t.dim() ? t.size(0) : 1;
+    job.parts.push_back(t.contiguous());
   }
-  const size_t n = bytes->n;
-  CacheRecord rec{name, t.shape(), dtype, encoding_name(enc_), n, 0};
-  bytes_added_ += n;
-  if (pending_.size() + n >= cap_) {
-    if (n * 2 >= cap_) {  // out of band: a shard of its own, the pending shard stays open
-      write_shard(bytes, {rec});
+  SLM_CHECK(parts.size() == 1 ? shape_numel(parts[0].shape()) == shape_numel(shape) : rows == shape[0],
+            "[tensor-cache] '" + name + "': the parts do not make up " + shape_text(shape));
+  names_[name] = 1;
+  job.to_bf16 = enc_ == CacheEncoding::F32ToBF16 && dtype == "float32";
+  job.bytes = record_nbytes(dtype, encoding_name(enc_), shape_numel(shape));
+  CacheRecord rec{name, shape, dtype, encoding_name(enc_), job.bytes, 0};
+  bytes_added_ += job.bytes;
+  if (pending_bytes_ + job.bytes >= cap_) {
+    if (job.bytes * 2 >= cap_) {  // out of band: a shard of its own, the pending shard stays open
+      job.slot = next_slot_++;
+      shards_.push_back({"params_shard_" + std::to_string(shards_.size()) + ".bin", job.bytes, {rec}, ""});
+      const std::string path = dir_ + "/" + shards_.back().data_path;
+      Worker& wk = worker(job.slot);
+      slot_worker_.erase(job.slot);
+      const int slot = job.slot;
+      wk.push(std::move(job));
+      wk.push({ShardJob::Close, slot, {}, false, 0, path, shards_.size() - 1});
       return;
     }
     commit();
   }
-  rec.byte_offset = pending_.size();
+  if (pending_slot_ < 0) pending_slot_ = next_slot_++;
+  job.slot = pending_slot_;
+  rec.byte_offset = pending_bytes_;
   pending_records_.push_back(rec);
-  pending_.insert(pending_.end(), bytes->data, bytes->data + n);
+  pending_bytes_ += job.bytes;
+  worker(job.slot).push(std::move(job));
 }
 
 void TensorCacheWriter::commit() {
-  if (pending_.empty()) return;
-  auto bytes = std::make_shared<ShardBytes>();
-  bytes->owned = std::move(pending_);
-  bytes->data = bytes->owned.data();
-  bytes->n = bytes->owned.size();
-  write_shard(bytes, std::move(pending_records_));
-  pending_ = {};
+  if (pending_bytes_ == 0) return;
+  shards_.push_back({"params_shard_" + std::to_string(shards_.size()) + ".bin", pending_bytes_,
+                     std::move(pending_records_), ""});
+  Worker& wk = worker(pending_slot_);
+  slot_worker_.erase(pending_slot_);
+  wk.push({ShardJob::Close, pending_slot_, {}, false, 0, dir_ + "/" + shards_.back().data_path, shards_.size() - 1});
+  pending_slot_ = -1;
+  pending_bytes_ = 0;
   pending_records_.clear();
-}
-
-void TensorCacheWriter::join() {
-  if (!inflight_.valid()) return;
-  shards_[inflight_index_].md5sum = inflight_.get();  // rethrows a write error
-}
-
-void TensorCacheWriter::write_shard(std::shared_ptr<ShardBytes> bytes, std::vector<CacheRecord> records) {
-  join();
-  CacheShard s;
-  s.data_path = "params_shard_" + std::to_string(shards_.size()) + ".bin";
-  s.nbytes = bytes->n;
-  s.records = std::move(records);
-  const std::string path = dir_ + "/" + s.data_path;
-  shards_.push_back(std::move(s));
-  inflight_index_ = shards_.size() - 1;
-  inflight_ = std::async(std::launch::async, [bytes, path] {
-    write_file(path, bytes->data, bytes->n);
-    Md5 md5;
-    md5.update(bytes->data, bytes->n);
-    return md5.hex_digest();
-  });
 }
 
 const std::vector<CacheShard>& TensorCacheWriter::finish(const nlohmann::ordered_json& metadata) {
   SLM_CHECK(!finished_, "[tensor-cache] finish() called twice");
   commit();
-  join();
+  for (auto& w : workers_)
+    for (auto& [index, md5] : w->drain()) shards_[index].md5sum = md5;
   finished_ = true;
   nlohmann::ordered_json records = nlohmann::ordered_json::array();
   for (const auto& s : shards_) {

@@ -9,7 +9,6 @@
 #pragma once
 #include <cstdint>
 #include <cstdio>
-#include <future>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -46,8 +45,10 @@ struct CacheShard {
 // TVM's f32 -> bf16 for the cache: round to nearest even inside bf16's finite range, truncation outside
 // (and for NaN). Not slm's f32_to_bf16 (which keeps NaN quiet and rounds overflow to inf).
 uint16_t tvm_f32_to_bf16(float f);
-// Flushes everything written under `dir`'s filesystem to disk (syncfs): the export calls it once before
-// renaming its staging directory, instead of an fsync per shard that would serialise writeback with the work.
+// Flushes every file of `dir` and the directory itself to disk (fsync each): the export calls it once before
+// renaming its staging directory. TensorCacheWriter starts each shard's writeback when the shard is complete,
+// so this mostly waits for writes already under way. Not syncfs: that would also wait for every other
+// process's dirty data on the same filesystem.
 void sync_to_disk(const std::string& dir);
 // Bytes a record of `dtype`/`format` with `numel` elements occupies.
 uint64_t record_nbytes(const std::string& dtype, const std::string& format, int64_t numel);
@@ -56,46 +57,51 @@ uint64_t record_nbytes(const std::string& dtype, const std::string& format, int6
 // sharding as TensorCacheShardingManager: a tensor that would fill the pending shard to the cap goes to a
 // shard of its own when it is at least half the cap (without flushing the pending one), else flushes the
 // pending shard first; shard numbers are assigned when a shard is written.
+// The bytes go straight from the given tensors to the shard files on background threads (f32-to-bf16
+// encoding, MD5 and write() in one pass per record, no shard-sized buffer), so the caller quantises the next
+// tensors meanwhile. Each shard belongs to one of `threads` writers (the least busy when its first record
+// comes), so the MD5s of consecutive shards — the serial part of the export — run side by side; at most
+// `max_inflight` bytes of records wait. A shard is built under a temporary name and renamed to
+// params_shard_N.bin once numbered; its writeback to disk is started when it is complete.
 class TensorCacheWriter {
  public:
-  TensorCacheWriter(std::string dir, CacheEncoding enc, uint64_t shard_cap = kShardCapBytes);
-  ~TensorCacheWriter();  // waits for the shard being written in the background
+  TensorCacheWriter(std::string dir, CacheEncoding enc, uint64_t shard_cap = kShardCapBytes,
+                    uint64_t max_inflight = uint64_t(256) << 20, int threads = 2);
+  ~TensorCacheWriter();  // stops the background thread; without finish() the shard files are incomplete
   TensorCacheWriter(const TensorCacheWriter&) = delete;
   TensorCacheWriter& operator=(const TensorCacheWriter&) = delete;
 
   // `dtype` is the TVM dtype string; an I32 tensor may be written as "uint32" (MLC's q_weight words).
   void add(const std::string& name, const Tensor& t, const std::string& dtype);
-  // Flushes the pending shard and writes tensor-cache.json = {"metadata": metadata, "records": shards}.
+  // One record of shape `shape` whose data is `parts` stacked along dim 0 (MLC's fused qkv / gate_up
+  // written from its parts without concatenating them first). Every part has the record's dtype and
+  // shape[1:]; their rows sum to shape[0].
+  void add(const std::string& name, const std::vector<Tensor>& parts, const Shape& shape, const std::string& dtype);
+  // Flushes the pending shard, waits for the background thread and writes tensor-cache.json =
+  // {"metadata": metadata, "records": shards}. Rethrows the first write error.
   const std::vector<CacheShard>& finish(const nlohmann::ordered_json& metadata);
 
   uint64_t bytes_added() const { return bytes_added_; }  // stored bytes of every record so far
   const std::vector<CacheShard>& shards() const { return shards_; }
 
  private:
-  // A shard's bytes, owned (the pending buffer or a bf16 conversion) or borrowed from a kept-alive tensor.
-  struct ShardBytes {
-    std::vector<uint8_t> owned;
-    Tensor keep;
-    const uint8_t* data = nullptr;
-    size_t n = 0;
-  };
-  void commit();
-  // Numbers the shard now; its file is written and hashed on a background thread (one at a time) while
-  // the caller quantises the next tensors.
-  void write_shard(std::shared_ptr<ShardBytes> bytes, std::vector<CacheRecord> records);
-  void join();
+  class Worker;
+  void commit();             // numbers the pending shard; its worker renames its file into place
+  Worker& worker(int slot);  // the writer of a shard file, assigned at its first record
 
   std::string dir_;
   CacheEncoding enc_;
   uint64_t cap_;
-  std::vector<uint8_t> pending_;
+  std::vector<std::unique_ptr<Worker>> workers_;
+  std::unordered_map<int, Worker*> slot_worker_;
+  uint64_t pending_bytes_ = 0;
+  int pending_slot_ = -1;  // the worker's id of the pending shard's file, -1 before its first record
+  int next_slot_ = 0;
   std::vector<CacheRecord> pending_records_;
   std::vector<CacheShard> shards_;
   std::unordered_map<std::string, int> names_;
   uint64_t bytes_added_ = 0;
   bool finished_ = false;
-  std::future<std::string> inflight_;  // md5 of shards_[inflight_index_]
-  size_t inflight_index_ = 0;
 };
 
 // An export's tensor-cache.json and shards. open() validates everything that can be checked without

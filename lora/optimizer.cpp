@@ -9,6 +9,29 @@
 
 namespace slm {
 
+namespace {
+
+// Elements per parallel task of the optimizer passes.
+constexpr int64_t kChunk = 1 << 15;
+
+// (parameter, first element) of every kChunk-element task over all parameters.
+std::vector<std::pair<size_t, int64_t>> element_chunks(const std::vector<NamedParam>& params) {
+  std::vector<std::pair<size_t, int64_t>> out;
+  for (size_t k = 0; k < params.size(); ++k)
+    for (int64_t i = 0; i < params[k].value.numel(); i += kChunk) out.emplace_back(k, i);
+  return out;
+}
+
+// Threads only pay off past this many elements in all; below it (toy runs, tests that fork a trainer — libgomp
+// is not fork-safe) the passes stay serial.
+bool worth_threads(const std::vector<NamedParam>& params) {
+  int64_t n = 0;
+  for (const auto& p : params) n += p.value.numel();
+  return n > (1 << 16);
+}
+
+}  // namespace
+
 static void check_param(const NamedParam& p) {
   SLM_CHECK(p.value.dtype() == DType::F32 && p.value.is_contiguous(),
             "[adamw] parameter '" + p.name + "' must be a contiguous F32 tensor (f32 master weights)");
@@ -58,18 +81,24 @@ void AdamW::step(const std::vector<NamedParam>& params, double lr) {
   const float beta2 = float(cfg_.beta2), one_minus_beta2 = float(1.0 - cfg_.beta2);
   const float eps = float(cfg_.eps);
   const bool small_weight = std::fabs(w) < 0.5f;  // torch's lerp picks its formula by |weight| < 0.5
+  const bool decayed = cfg_.weight_decay != 0.0;
   for (size_t k = 0; k < params.size(); ++k) {
     check_param(params[k]);
     SLM_CHECK(params[k].value.shape() == m_[k].shape(),
               "[adamw] parameter '" + params[k].name + "' changed shape since init()");
+  }
+  // One parallel region over every parameter (a LoRA run has hundreds of small ones); each element's update is
+  // independent, so the split does not change a bit.
+  const std::vector<std::pair<size_t, int64_t>> chunks = element_chunks(params);
+#pragma omp parallel for schedule(dynamic, 1) if (worth_threads(params))
+  for (size_t c = 0; c < chunks.size(); ++c) {
+    const size_t k = chunks[c].first;
     float* p = params[k].value.data<float>();
     const float* g = params[k].grad.data<float>();
     float* m = m_[k].data<float>();
     float* v = v_[k].data<float>();
-    const int64_t n = params[k].value.numel();
-    const bool decayed = cfg_.weight_decay != 0.0;
-#pragma omp parallel for schedule(static) if (n > 65536)
-    for (int64_t i = 0; i < n; ++i) {
+    const int64_t i0 = chunks[c].second, i1 = std::min(params[k].value.numel(), i0 + kChunk);
+    for (int64_t i = i0; i < i1; ++i) {
       float pi = decayed ? p[i] * decay : p[i];
       float mi = small_weight ? m[i] + w * (g[i] - m[i]) : g[i] - (g[i] - m[i]) * (1.0f - w);
       float vi = v[i] * beta2;
@@ -83,26 +112,22 @@ void AdamW::step(const std::vector<NamedParam>& params, double lr) {
 }
 
 std::vector<double> grad_sum_squares(const std::vector<NamedParam>& params) {
-  std::vector<double> out;
-  out.reserve(params.size());
-  for (const auto& p : params) {
-    check_param(p);
-    const float* g = p.grad.data<float>();
-    const int64_t n = p.grad.numel();
-    // Fixed-size blocks summed in order: the same result for any thread count.
+  for (const auto& p : params) check_param(p);
+  std::vector<double> out(params.size(), 0.0);
+  // Per parameter: fixed-size blocks summed in order, so the result does not depend on the thread count.
+#pragma omp parallel for schedule(dynamic, 1) if (worth_threads(params))
+  for (size_t k = 0; k < params.size(); ++k) {
+    const float* g = params[k].grad.data<float>();
+    const int64_t n = params[k].grad.numel();
     constexpr int64_t kBlock = 4096;
-    const int64_t blocks = (n + kBlock - 1) / kBlock;
-    std::vector<double> partial(size_t(blocks), 0.0);
-#pragma omp parallel for schedule(static) if (blocks > 16)
-    for (int64_t b = 0; b < blocks; ++b) {
+    double total = 0.0;
+    for (int64_t b = 0; b * kBlock < n; ++b) {
       double s = 0.0;
       const int64_t end = std::min(n, (b + 1) * kBlock);
       for (int64_t i = b * kBlock; i < end; ++i) s += double(g[i]) * double(g[i]);
-      partial[size_t(b)] = s;
+      total += s;
     }
-    double s = 0.0;
-    for (double x : partial) s += x;
-    out.push_back(s);
+    out[k] = total;
   }
   return out;
 }
@@ -116,9 +141,11 @@ float clip_grad_norm(const std::vector<NamedParam>& params, const std::vector<do
   // torch: clip_coef = max_norm / (total_norm + 1e-6) as f32 tensor math, clamped to at most 1.
   float coef = float(max_norm) / (norm + float(1e-6));
   if (coef > 1.0f) coef = 1.0f;
-  for (const auto& p : params) {
-    float* g = p.grad.data<float>();
-    const int64_t n = p.grad.numel();
+  if (coef == 1.0f) return norm;  // g · 1 == g
+#pragma omp parallel for schedule(dynamic, 1) if (worth_threads(params))
+  for (size_t k = 0; k < params.size(); ++k) {
+    float* g = params[k].grad.data<float>();
+    const int64_t n = params[k].grad.numel();
     for (int64_t i = 0; i < n; ++i) g[i] *= coef;
   }
   return norm;

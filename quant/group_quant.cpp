@@ -5,6 +5,8 @@
 // "second operand when unordered" rule is LLVM's select(a > b, a, b).
 #include "quant/group_quant.h"
 
+#include <omp.h>
+
 #include <algorithm>
 #include <cfloat>
 #include <cmath>
@@ -87,15 +89,17 @@ inline uint32_t pack8(const uint8_t* codes) {
   return uint32_t(v);
 }
 
-QuantizedWeight make_result(Scheme scheme, const SchemeInfo& info, int64_t gs, int64_t N, int64_t K) {
+// zero: the reference ORs codes into the words; the fast paths write every word and scale themselves.
+QuantizedWeight make_result(Scheme scheme, const SchemeInfo& info, int64_t gs, int64_t N, int64_t K, bool zero) {
   QuantizedWeight q;
   q.scheme = scheme;
   q.group_size = gs;
   q.rows = N;
   q.cols = K;
   const int64_t G = (K + gs - 1) / gs;
-  q.q_weight = Tensor::zeros({N, G * gs / info.elems_per_word}, DType::I32);
-  q.q_scale = Tensor::zeros({N, G}, info.model_dtype);
+  q.q_weight = zero ? Tensor::zeros({N, G * gs / info.elems_per_word}, DType::I32)
+                   : Tensor::empty({N, G * gs / info.elems_per_word}, DType::I32);
+  q.q_scale = zero ? Tensor::zeros({N, G}, info.model_dtype) : Tensor::empty({N, G}, info.model_dtype);
   return q;
 }
 
@@ -188,7 +192,7 @@ QuantizedWeight quantize_ref(const Tensor& w, Scheme scheme, const QuantizeOptio
   const int64_t N = w.size(0), K = w.size(1);
   const bool f16 = info.model_dtype == DType::F16;
   const float min_value = f16 ? -65504.0f : -FLT_MAX;  // te.min_value(model_dtype)
-  QuantizedWeight q = make_result(scheme, info, gs, N, K);
+  QuantizedWeight q = make_result(scheme, info, gs, N, K, /*zero=*/true);
   const int64_t G = q.num_groups(), W = q.words_per_row();
   std::vector<float> row(static_cast<size_t>(K));
   uint32_t* words = reinterpret_cast<uint32_t*>(q.q_weight.raw());
@@ -259,15 +263,18 @@ inline __m512 round_away_v(__m512 y) {
 // Row n of w cast to the model dtype and widened to f32; returns the first NaN's index or -1.
 int64_t load_row_fast(const Tensor& w, int64_t n, bool f16, float* out) {
   const int64_t K = w.size(1);
+  const DType dt = w.dtype();
+  const float* f32 = dt == DType::F32 ? w.data<float>() + n * K : nullptr;
+  const uint16_t* u16 = dt == DType::F32 ? nullptr : w.data<uint16_t>() + n * K;
   for (int64_t k = 0; k < K; k += 16) {
-    const __mmask16 m = K - k >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << (K - k)) - 1);
+    const __mmask16 m = simd::tail_mask(K - k);
     __m512 v;
-    if (w.dtype() == DType::F32) {
-      v = _mm512_maskz_loadu_ps(m, w.data<float>() + n * K + k);
+    if (f32) {
+      v = _mm512_maskz_loadu_ps(m, f32 + k);
       if (f16) v = round_f16_v(v);
     } else {
-      const __m256i h = _mm256_maskz_loadu_epi16(m, w.data<uint16_t>() + n * K + k);
-      if (w.dtype() == DType::F16) {
+      const __m256i h = _mm256_maskz_loadu_epi16(m, u16 + k);
+      if (dt == DType::F16) {
         v = _mm512_cvtph_ps(h);
       } else {
         v = _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
@@ -311,6 +318,68 @@ void quantize_row_fast(const float* row, int64_t K, int64_t gs, bool f16, RoundM
   }
 }
 
+#if defined(__AVX512FP16__)
+// q4f16_1 with groups of 32 in f16 arithmetic: one zmm of 32 f16 lanes is one group, from the cast of the
+// input to the codes packed into 4 words. Every f16 operation used (vdivsh, vdivph, vaddph) is correctly
+// rounded, which equals the reference's f32 operation rounded to f16: double rounding through f32 is
+// innocuous for + and / when 24 >= 2 * 11 + 2 bits (Figueroa, "When is double rounding innocuous?", 1995),
+// the argument group_scale already relies on; max/min/round-to-integer are exact. Bit for bit the reference.
+
+// 32 values of a row from element k (m: lanes inside the row) cast to f16 with round-to-nearest-even.
+inline __m512h load32_f16(const void* row, DType dt, int64_t k, __mmask32 m) {
+  if (dt == DType::F16) return _mm512_castsi512_ph(_mm512_maskz_loadu_epi16(m, static_cast<const uint16_t*>(row) + k));
+  __m512 lo, hi;
+  if (dt == DType::BF16) {
+    const __m512i h = _mm512_maskz_loadu_epi16(m, static_cast<const uint16_t*>(row) + k);
+    lo = _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm512_castsi512_si256(h)), 16));
+    hi = _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm512_extracti64x4_epi64(h, 1)), 16));
+  } else {
+    lo = _mm512_maskz_loadu_ps(__mmask16(m), static_cast<const float*>(row) + k);
+    hi = _mm512_maskz_loadu_ps(__mmask16(m >> 16), static_cast<const float*>(row) + k + 16);
+  }
+  const __m256i l16 = _mm512_cvtps_ph(lo, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  const __m256i h16 = _mm512_cvtps_ph(hi, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  return _mm512_castsi512_ph(_mm512_inserti64x4(_mm512_castsi256_si512(l16), h16, 1));
+}
+
+// round_away_v in f16: y - trunc(y) is exact for |y| < 2^11.
+inline __m512h round_away_ph(__m512h y) {
+  const __m512h t = _mm512_roundscale_ph(y, _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC);
+  const __mmask32 up =
+      _mm512_cmp_ph_mask(_mm512_abs_ph(_mm512_sub_ph(y, t)), _mm512_set1_ph(_Float16(0.5f)), _CMP_GE_OQ);
+  const __m512i sign = _mm512_and_si512(_mm512_castph_si512(y), _mm512_set1_epi16(short(0x8000)));
+  const __m512h one = _mm512_castsi512_ph(_mm512_or_si512(_mm512_castph_si512(_mm512_set1_ph(_Float16(1.0f))), sign));
+  return _mm512_mask_add_ph(t, up, t, one);
+}
+
+// Row (K values of dtype dt) -> words (4 per group) and f16 scales; the first NaN's index or -1.
+template <RoundMode RM>
+int64_t quantize_row_f16_g32(const void* row, DType dt, int64_t K, uint32_t* words, uint16_t* scales) {
+  const __m512h seven = _mm512_set1_ph(_Float16(7.0f)), zero = _mm512_setzero_ph(),
+                fourteen = _mm512_set1_ph(_Float16(14.0f));
+  for (int64_t g = 0, k = 0; k < K; ++g, k += 32) {
+    const __mmask32 m = K - k >= 32 ? ~__mmask32(0) : (__mmask32(1) << (K - k)) - 1;
+    const __m512h w = load32_f16(row, dt, k, m);
+    const __mmask32 nan = _mm512_mask_cmp_ph_mask(m, w, w, _CMP_UNORD_Q);
+    if (nan) return k + __builtin_ctz(nan);
+    // Lanes past K are 0 and |w| >= 0: the same max as the serial reduction. scale = max / 7 in f16.
+    const __m128h mx = _mm_set_sh(_mm512_reduce_max_ph(_mm512_abs_ph(w)));
+    const __m128h sc = _mm_div_sh(mx, _mm_set_sh(_Float16(7.0f)));
+    const __m512i sbits = _mm512_broadcastw_epi16(_mm_castph_si128(sc));
+    scales[g] = uint16_t(_mm_cvtsi128_si32(_mm_castph_si128(sc)));
+    __m512h y = _mm512_add_ph(_mm512_div_ph(w, _mm512_castsi512_ph(sbits)), seven);
+    y = RM == RoundMode::TiesToEven ? _mm512_roundscale_ph(y, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)
+                                    : round_away_ph(y);
+    y = _mm512_min_ph(_mm512_max_ph(y, zero), fourteen);  // NaN -> 0 as select(y > 0, y, 0)
+    // 32 int16 codes (0 past K: pack_weight adds nothing there); pairs -> bytes c[2i] | c[2i+1] << 4.
+    const __m512i c = _mm512_maskz_cvttph_epi16(m, y);
+    const __m512i pairs = _mm512_or_si512(c, _mm512_srli_epi32(c, 12));
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(words + 4 * g), _mm512_cvtepi32_epi8(pairs));
+  }
+  return -1;
+}
+#endif
+
 }  // namespace
 #endif
 
@@ -322,11 +391,34 @@ QuantizedWeight quantize(const Tensor& w, Scheme scheme, const QuantizeOptions& 
   const int64_t gs = resolve_group_size(info, opt);
   const int64_t N = w.size(0), K = w.size(1);
   const bool f16 = info.model_dtype == DType::F16;
-  QuantizedWeight q = make_result(scheme, info, gs, N, K);
+  QuantizedWeight q = make_result(scheme, info, gs, N, K, /*zero=*/false);
   const int64_t G = q.num_groups(), W = q.words_per_row();
   uint32_t* words = reinterpret_cast<uint32_t*>(q.q_weight.raw());
   int64_t nan_at = -1;  // first NaN as n * K + k (smallest wins, so the message is deterministic)
-#pragma omp parallel if (N * K >= kParallelMin)
+  auto note_nan = [&](int64_t n, int64_t bad) {
+#pragma omp critical(slm_quant_nan)
+    if (nan_at < 0 || n * K + bad < nan_at) nan_at = n * K + bad;
+  };
+  const int threads = opt.threads > 0 ? opt.threads : omp_get_max_threads();
+#if defined(__AVX512FP16__)
+  if (f16 && gs == 32) {
+    const uint8_t* src = static_cast<const uint8_t*>(w.raw());
+    const size_t row_bytes = size_t(K) * dtype_size(w.dtype());
+    uint16_t* sc = static_cast<uint16_t*>(q.q_scale.raw());
+    const bool even = opt.round == RoundMode::TiesToEven;
+#pragma omp parallel for schedule(static) num_threads(threads) if (threads > 1 && N * K >= kParallelMin)
+    for (int64_t n = 0; n < N; ++n) {
+      const void* row = src + size_t(n) * row_bytes;
+      const int64_t bad =
+          even ? quantize_row_f16_g32<RoundMode::TiesToEven>(row, w.dtype(), K, words + n * W, sc + n * G)
+               : quantize_row_f16_g32<RoundMode::TiesAway>(row, w.dtype(), K, words + n * W, sc + n * G);
+      if (bad >= 0) note_nan(n, bad);
+    }
+    if (nan_at >= 0) throw_nan("quantize", nan_at / K, nan_at % K);
+    return q;
+  }
+#endif
+#pragma omp parallel num_threads(threads) if (threads > 1 && N * K >= kParallelMin)
   {
     std::vector<float> row(static_cast<size_t>(K)), scales(static_cast<size_t>(G));
     std::vector<uint8_t> codes(static_cast<size_t>(W * 8), 0);  // padding lanes stay 0: pack_weight adds 0 there
@@ -334,8 +426,7 @@ QuantizedWeight quantize(const Tensor& w, Scheme scheme, const QuantizeOptions& 
     for (int64_t n = 0; n < N; ++n) {
       const int64_t bad = load_row_fast(w, n, f16, row.data());
       if (bad >= 0) {
-#pragma omp critical(slm_quant_nan)
-        if (nan_at < 0 || n * K + bad < nan_at) nan_at = n * K + bad;
+        note_nan(n, bad);
         continue;
       }
       quantize_row_fast(row.data(), K, gs, f16, opt.round, codes.data(), scales.data());

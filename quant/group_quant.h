@@ -17,6 +17,9 @@ struct QuantizeOptions {
   RoundMode round = RoundMode::TiesToEven;
   // 0 = the scheme's (32). Any multiple of 8 is accepted, for tests and future presets.
   int64_t group_size = 0;
+  // Threads for the fast path: 0 = OpenMP's default, 1 = the calling thread only (callers that overlap
+  // quantisation with other work on the remaining cores, like the export pipeline).
+  int threads = 0;
 };
 
 // w (N, K) F32/BF16/F16, contiguous. The weight is first cast to the scheme's model dtype with

@@ -43,16 +43,6 @@ inline __m512 lookup16(const uint32_t* words, int64_t j, int64_t W, __m512 lut) 
   return _mm512_permutexvar_ps(_mm512_srlv_epi32(wv, shifts), lut);
 }
 
-// A whole group of 32 (4 words at `words`): elements 0..15 into *lo, 16..31 into *hi.
-inline void lookup32(const uint32_t* words, __m512 lut, __m512* lo, __m512* hi) {
-  const __m512i shifts = _mm512_setr_epi32(0, 4, 8, 12, 16, 20, 24, 28, 0, 4, 8, 12, 16, 20, 24, 28);
-  const __m512i w4 = _mm512_castsi128_si512(_mm_loadu_si128(reinterpret_cast<const __m128i*>(words)));
-  const __m512i lo_idx = _mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1);
-  const __m512i hi_idx = _mm512_setr_epi32(2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3);
-  *lo = _mm512_permutexvar_ps(_mm512_srlv_epi32(_mm512_permutexvar_epi32(lo_idx, w4), shifts), lut);
-  *hi = _mm512_permutexvar_ps(_mm512_srlv_epi32(_mm512_permutexvar_epi32(hi_idx, w4), shifts), lut);
-}
-
 inline __mmask16 tail_mask(int64_t left) { return left >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << left) - 1); }
 
 }  // namespace slm::quant::simd

@@ -1,85 +1,55 @@
 // Backward of linear, bias and embedding (see grad_ops.h).
-//   dx (T, K) = dy (T, N) · w (N, K)      oneDNN matmul; bf16 w: dy rounded to bf16, f32 accumulation
+//   dx (T, K) = dy (T, N) · w (N, K)      oneDNN matmul; bf16 w: dy rounded to bf16, f32 accumulation; a long
+//                                        reduction (N) runs in chunks accumulated into dx (see kReduceChunk);
+//                                        linear_backward_input_add accumulates into an existing dx (sum post-op)
 //   dw (N, K) += dyᵀ (N, T) · x (T, K)   oneDNN matmul reading dy through transposed strides, accumulating
 //                                        into dw with a sum post-op (no temporary, no transpose copy)
 //   db (N) += Σ_t dy[t]                  f32 columns summed in double, columns split over threads
 //   dtable (V, C) += scatter of dout     columns split over threads, so repeated ids never race
-// Primitives are cached per (shape, dtype) like tensor/matmul.cpp's; short T shares one with a run-time M.
+// oneDNN calls go through tensor/onednn_gemm.h (cached primitives; short T shares one with a run-time M).
 // Reference: tensor/ref/grad_ref.cpp (linear_vjp, embedding_vjp).
 #include <algorithm>
-#include <map>
-#include <mutex>
-#include <oneapi/dnnl/dnnl.hpp>
-#include <tuple>
-#include <vector>
 
 #include "tensor/grad_ops.h"
 #include "tensor/kernel_util.h"
+#include "tensor/onednn_gemm.h"
 
 namespace slm {
 
 namespace {
 
-using dnnl::memory;
+// Rows of w (the reduction of dx = dy · w) per oneDNN call. oneDNN 2.6's brgemm matmul runs one output block's
+// whole reduction at a time: over the tied lm_head's 151936 rows its A and B panels fall out of cache and the
+// bf16 GEMM runs at about half its rate. Chunks of kReduceChunk rows accumulate into dx instead (sum post-op),
+// and in bf16 each chunk of dy is rounded just before its GEMM, while it is in cache.
+constexpr int64_t kReduceChunk = 2048;
 
-enum class Kind { Input, Weight };
-
-struct GradDnn {
-  dnnl::engine engine{dnnl::engine::kind::cpu, 0};
-  dnnl::stream stream{engine};
-  std::map<std::tuple<int, int64_t, int64_t, int64_t, int>, dnnl::matmul> cache;
-  std::mutex mu;
-};
-
-GradDnn& grad_dnn() {
-  static GradDnn o;
-  return o;
+// dx = dy · w, or dx += dy · w.
+void backward_input_into(const Tensor& dy, const Tensor& w, Tensor& dx, bool accumulate) {
+  const int64_t T = dy.size(0), N = dy.size(1), K = w.size(1);
+  const bool bf16 = w.dtype() == DType::BF16;
+  const int64_t chunk = N > 2 * kReduceChunk ? kReduceChunk : N;
+  Tensor buf = bf16 ? Tensor::empty({T, chunk}, DType::BF16) : Tensor();
+  const size_t wsize = dtype_size(w.dtype());
+  for (int64_t n0 = 0; n0 < N; n0 += chunk) {
+    const int64_t n = std::min(chunk, N - n0);
+    const float* d = dy.data<float>() + n0;
+    detail::GemmOperand a{d, DType::F32, N, 1};
+    if (bf16) {
+      detail::round_to_bf16(d, T, n, N, buf.data<uint16_t>());
+      a = {buf.raw(), DType::BF16, n, 1};
+    }
+    const detail::GemmOperand b{static_cast<const char*>(w.raw()) + size_t(n0 * K) * wsize, w.dtype(), K, 1};
+    detail::onednn_gemm(T, K, n, a, b, dx.data<float>(), K, accumulate || n0 > 0);
+  }
 }
 
-// Below this many tokens the backward-input primitive takes a run-time M (one primitive for all short
-// batches: creating one costs milliseconds); longer batches get one specialised to their T.
-constexpr int64_t kRuntimeMBelow = 128;
-
-memory::desc plain(int64_t rows, int64_t cols, memory::data_type t) { return {{rows, cols}, t, memory::dims{cols, 1}}; }
-
-// dx (M=T, N=K) = dy (T, N_out) · w (N_out, K): src dy (T, N_out), weights w as stored.
-dnnl::matmul input_primitive(GradDnn& o, int64_t T, int64_t Nout, int64_t K, bool bf16) {
-  const int64_t M = T < kRuntimeMBelow ? DNNL_RUNTIME_DIM_VAL : T;
-  auto key = std::make_tuple(int(Kind::Input), T < kRuntimeMBelow ? int64_t(-1) : T, Nout, K, int(bf16));
-  auto it = o.cache.find(key);
-  if (it != o.cache.end()) return it->second;
-  if (o.cache.size() >= 256) o.cache.clear();
-  const auto in = bf16 ? memory::data_type::bf16 : memory::data_type::f32;
-  memory::desc src({M, Nout}, in, memory::dims{Nout, 1});
-  memory::desc wei = plain(Nout, K, in);
-  memory::desc dst({M, K}, memory::data_type::f32, memory::dims{K, 1});
-  dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(src, wei, dst), o.engine);
-  return o.cache.emplace(key, dnnl::matmul(pd)).first->second;
-}
-
-// dw (N, K) += dyᵀ · x: src dy (T, N) read as (N, T) with strides {1, N}; weights x (T, K); sum post-op.
-dnnl::matmul weight_primitive(GradDnn& o, int64_t T, int64_t N, int64_t K) {
-  auto key = std::make_tuple(int(Kind::Weight), T, N, K, 0);
-  auto it = o.cache.find(key);
-  if (it != o.cache.end()) return it->second;
-  if (o.cache.size() >= 256) o.cache.clear();
-  const auto f32 = memory::data_type::f32;
-  memory::desc src({N, T}, f32, memory::dims{1, N});
-  memory::desc wei = plain(T, K, f32);
-  memory::desc dst = plain(N, K, f32);
-  dnnl::post_ops po;
-  po.append_sum(1.0f);
-  dnnl::primitive_attr attr;
-  attr.set_post_ops(po);
-  dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(src, wei, dst), attr, o.engine);
-  return o.cache.emplace(key, dnnl::matmul(pd)).first->second;
-}
-
-std::vector<uint16_t> to_bf16(const float* x, int64_t n) {
-  std::vector<uint16_t> out(static_cast<size_t>(n));
-#pragma omp parallel for schedule(static) if (n >= (1 << 15))
-  for (int64_t i = 0; i < n; ++i) out[size_t(i)] = f32_to_bf16(x[i]);
-  return out;
+void check_backward_input(const Tensor& dy, const Tensor& w) {
+  detail::check_f32(dy, 2, "linear_backward_input dy (T, N)");
+  detail::check_float(w, 2, "linear_backward_input weight (N, K)");
+  SLM_CHECK(dy.size(1) == w.size(0), "[tensor] linear_backward_input: dy has " + std::to_string(dy.size(1)) +
+                                         " features but the weight " + shape_str(w.shape()) + " has " +
+                                         std::to_string(w.size(0)) + " outputs");
 }
 
 void check_accumulator(const Tensor& d, const Shape& shape, const char* what) {
@@ -91,28 +61,20 @@ void check_accumulator(const Tensor& d, const Shape& shape, const char* what) {
 }  // namespace
 
 Tensor linear_backward_input(const Tensor& dy, const Tensor& w) {
-  detail::check_f32(dy, 2, "linear_backward_input dy (T, N)");
-  detail::check_float(w, 2, "linear_backward_input weight (N, K)");
-  SLM_CHECK(dy.size(1) == w.size(0), "[tensor] linear_backward_input: dy has " + std::to_string(dy.size(1)) +
-                                         " features but the weight " + shape_str(w.shape()) + " has " +
-                                         std::to_string(w.size(0)) + " outputs");
+  check_backward_input(dy, w);
   const int64_t T = dy.size(0), N = dy.size(1), K = w.size(1);
-  const bool bf16 = w.dtype() == DType::BF16;
   if (T == 0 || K == 0) return Tensor::empty({T, K});
   if (N == 0) return Tensor::zeros({T, K});
   Tensor dx = Tensor::empty({T, K});
-  std::vector<uint16_t> dyb;
-  if (bf16) dyb = to_bf16(dy.data<float>(), T * N);
-  GradDnn& o = grad_dnn();
-  std::lock_guard<std::mutex> lock(o.mu);
-  dnnl::matmul prim = input_primitive(o, T, N, K, bf16);
-  const auto in = bf16 ? memory::data_type::bf16 : memory::data_type::f32;
-  memory src(plain(T, N, in), o.engine, bf16 ? static_cast<void*>(dyb.data()) : dy.raw());
-  memory wei(plain(N, K, in), o.engine, w.raw());
-  memory dst(plain(T, K, memory::data_type::f32), o.engine, dx.raw());
-  prim.execute(o.stream, {{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, wei}, {DNNL_ARG_DST, dst}});
-  o.stream.wait();
+  backward_input_into(dy, w, dx, false);
   return dx;
+}
+
+void linear_backward_input_add(const Tensor& dy, const Tensor& w, Tensor& dx) {
+  check_backward_input(dy, w);
+  check_accumulator(dx, {dy.size(0), w.size(1)}, "linear_backward_input_add dx (T, K)");
+  if (dy.size(0) == 0 || w.size(1) == 0 || dy.size(1) == 0) return;
+  backward_input_into(dy, w, dx, true);
 }
 
 void linear_backward_weight(const Tensor& dy, const Tensor& x, Tensor& dw) {
@@ -123,15 +85,8 @@ void linear_backward_weight(const Tensor& dy, const Tensor& x, Tensor& dw) {
   const int64_t T = dy.size(0), N = dy.size(1), K = x.size(1);
   check_accumulator(dw, {N, K}, "linear_backward_weight dw (N, K)");
   if (T == 0 || N == 0 || K == 0) return;
-  GradDnn& o = grad_dnn();
-  std::lock_guard<std::mutex> lock(o.mu);
-  dnnl::matmul prim = weight_primitive(o, T, N, K);
-  const auto f32 = memory::data_type::f32;
-  memory src({{N, T}, f32, memory::dims{1, N}}, o.engine, dy.raw());
-  memory wei(plain(T, K, f32), o.engine, x.raw());
-  memory dst(plain(N, K, f32), o.engine, dw.raw());
-  prim.execute(o.stream, {{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, wei}, {DNNL_ARG_DST, dst}});
-  o.stream.wait();
+  // dyᵀ (N, T) through transposed strides; x (T, K) as stored.
+  detail::onednn_gemm(N, K, T, {dy.raw(), DType::F32, 1, N}, {x.raw(), DType::F32, K, 1}, dw.data<float>(), K, true);
 }
 
 void bias_backward(const Tensor& dy, Tensor& db) {

@@ -20,6 +20,9 @@ namespace slm {
 // y = x wᵀ (linear).  dx (T, K) = dy (T, N) · w (N, K).  w F32: f32 math.  w BF16: dy rounded to bf16,
 // f32 accumulation (the mirror of linear()'s bf16 mode).
 Tensor linear_backward_input(const Tensor& dy, const Tensor& w);
+// dx (T, K) += dy · w, same precision: for an input that feeds several linears (q/k/v, gate/up, LoRA's A path),
+// whose gradient is summed in place instead of through a (T, K) temporary.
+void linear_backward_input_add(const Tensor& dy, const Tensor& w, Tensor& dx);
 // dw (N, K) += dyᵀ · x, all f32.  (LoRA A and B; base weights are frozen and never get here.)
 void linear_backward_weight(const Tensor& dy, const Tensor& x, Tensor& dw);
 // db (N) += Σ_t dy[t]

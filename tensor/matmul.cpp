@@ -2,17 +2,17 @@
 //   T == 1 (decode): a hand-written AVX-512 GEMV (tensor/gemv.cpp), faster than oneDNN's matmul at this shape.
 //   T >  1: oneDNN matmul, the weight (N, K) described as a (K, N) matrix with strides {1, K} (no transpose
 //           copy); F32 weights in f32, BF16 weights with x rounded to bf16 and f32 accumulation/dst.
-// The bias is added afterwards in f32. Primitives are cached per (T, K, N, dtype).
+// The bias is added afterwards in f32. linear_add accumulates into an existing y through oneDNN's sum post-op
+// (LoRA's low-rank product lands in the base output without a (T, N) temporary). oneDNN calls go through
+// tensor/onednn_gemm.h (cached primitives).
 // Not here: int4/int8 weights (quant/), LoRA (models call linear through the adapter helper).
 // Reference: tensor/ref/matmul_ref.cpp.
-#include <map>
-#include <mutex>
-#include <oneapi/dnnl/dnnl.hpp>
-#include <tuple>
+#include <cstring>
 #include <vector>
 
 #include "tensor/kernel_util.h"
 #include "tensor/matmul_paths.h"
+#include "tensor/onednn_gemm.h"
 #include "tensor/ops.h"
 
 namespace slm {
@@ -35,48 +35,6 @@ void linear_check(const Tensor& x, const Tensor& w, const Tensor& bias) {
 
 namespace {
 
-using dnnl::memory;
-
-struct OneDnn {
-  dnnl::engine engine{dnnl::engine::kind::cpu, 0};
-  dnnl::stream stream{engine};
-  std::map<std::tuple<int64_t, int64_t, int64_t, int>, dnnl::matmul> cache;
-  std::mutex mu;
-};
-
-OneDnn& onednn() {
-  static OneDnn o;
-  return o;
-}
-
-// Sequence lengths below this share one primitive per (K, N, dtype) with a run-time M: creating a
-// primitive costs 1-4 ms, which would dominate decode-by-recompute and short prompts of varying length.
-// Long prefills get a primitive specialised to their T (worth its creation cost).
-constexpr int64_t kRuntimeMBelow = 128;
-
-// The cached primitive for (T or run-time, K, N, weight dtype); the cache is only cleared (never evicted
-// piecemeal) if a caller sweeps many long sequence lengths.
-dnnl::matmul matmul_primitive(OneDnn& o, int64_t T, int64_t K, int64_t N, bool bf16) {
-  const int64_t M = T < kRuntimeMBelow ? DNNL_RUNTIME_DIM_VAL : T;
-  auto key = std::make_tuple(T < kRuntimeMBelow ? int64_t(-1) : T, K, N, int(bf16));
-  auto it = o.cache.find(key);
-  if (it != o.cache.end()) return it->second;
-  if (o.cache.size() >= 256) o.cache.clear();
-  const auto in_type = bf16 ? memory::data_type::bf16 : memory::data_type::f32;
-  memory::desc src({M, K}, in_type, memory::dims{K, 1});
-  memory::desc wei({K, N}, in_type, memory::dims{1, K});  // w (N, K) row-major read as its transpose
-  memory::desc dst({M, N}, memory::data_type::f32, memory::dims{N, 1});
-  dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(src, wei, dst), o.engine);
-  return o.cache.emplace(key, dnnl::matmul(pd)).first->second;
-}
-
-std::vector<uint16_t> to_bf16(const float* x, int64_t n) {
-  std::vector<uint16_t> out(static_cast<size_t>(n));
-#pragma omp parallel for schedule(static) if (n >= (1 << 15))
-  for (int64_t i = 0; i < n; ++i) out[size_t(i)] = f32_to_bf16(x[i]);
-  return out;
-}
-
 void add_bias(Tensor& y, const Tensor& bias) {
   const int64_t T = y.size(0), N = y.size(1);
   std::vector<float> b(static_cast<size_t>(N));
@@ -93,23 +51,27 @@ namespace detail {
 
 // oneDNN matmul for any T (exposed for the T == 1 comparison in benches and tests).
 Tensor linear_onednn(const Tensor& x, const Tensor& w) {
-  const int64_t T = x.size(0), K = x.size(1), N = w.size(0);
-  const bool bf16 = w.dtype() == DType::BF16;
-  Tensor y = Tensor::empty({T, N});
-  if (T == 0 || N == 0) return y;
-  if (K == 0) return Tensor::zeros({T, N});
-  std::vector<uint16_t> xb;
-  if (bf16) xb = to_bf16(x.data<float>(), T * K);
-  OneDnn& o = onednn();
-  std::lock_guard<std::mutex> lock(o.mu);
-  dnnl::matmul prim = matmul_primitive(o, T, K, N, bf16);
-  const auto in_type = bf16 ? memory::data_type::bf16 : memory::data_type::f32;
-  memory src({{T, K}, in_type, memory::dims{K, 1}}, o.engine, bf16 ? static_cast<void*>(xb.data()) : x.raw());
-  memory wei({{K, N}, in_type, memory::dims{1, K}}, o.engine, w.raw());
-  memory dst({{T, N}, memory::data_type::f32, memory::dims{N, 1}}, o.engine, y.raw());
-  prim.execute(o.stream, {{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, wei}, {DNNL_ARG_DST, dst}});
-  o.stream.wait();
+  const int64_t T = x.size(0);
+  Tensor y = Tensor::empty({T, w.size(0)});
+  linear_onednn_into(x, w, y, false);
   return y;
+}
+
+void linear_onednn_into(const Tensor& x, const Tensor& w, Tensor& y, bool accumulate) {
+  const int64_t T = x.size(0), K = x.size(1), N = w.size(0);
+  if (T == 0 || N == 0) return;
+  if (K == 0) {
+    if (!accumulate) std::memset(y.raw(), 0, size_t(T * N) * sizeof(float));
+    return;
+  }
+  const GemmOperand wt{w.raw(), w.dtype(), 1, K};  // w (N, K) row-major read as its transpose (K, N)
+  if (w.dtype() == DType::BF16) {
+    Tensor xb = Tensor::empty({T, K}, DType::BF16);
+    round_to_bf16(x.data<float>(), T, K, K, xb.data<uint16_t>());
+    onednn_gemm(T, N, K, {xb.raw(), DType::BF16, K, 1}, wt, y.data<float>(), N, accumulate);
+  } else {
+    onednn_gemm(T, N, K, {x.raw(), DType::F32, K, 1}, wt, y.data<float>(), N, accumulate);
+  }
 }
 
 // The hand-written GEMV for T == 1 (exposed likewise).
@@ -133,6 +95,19 @@ Tensor linear(const Tensor& x, const Tensor& w, const Tensor& bias) {
   Tensor y = x.size(0) == 1 ? detail::linear_gemv(x, w) : detail::linear_onednn(x, w);
   if (bias.defined()) add_bias(y, bias);
   return y;
+}
+
+void linear_add(const Tensor& x, const Tensor& w, Tensor& y) {
+  linear_check(x, w, Tensor());
+  detail::check_f32(y, 2, "linear_add y (T, N)");
+  SLM_CHECK(y.size(0) == x.size(0) && y.size(1) == w.size(0),
+            "[tensor] linear_add: y has shape " + shape_str(y.shape()) + ", expected [" + std::to_string(x.size(0)) +
+                ", " + std::to_string(w.size(0)) + "]");
+  if (x.size(0) == 1) {
+    add_inplace(y, detail::linear_gemv(x, w));
+    return;
+  }
+  detail::linear_onednn_into(x, w, y, true);
 }
 
 }  // namespace slm

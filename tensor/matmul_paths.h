@@ -7,5 +7,7 @@ namespace slm::detail {
 
 Tensor linear_onednn(const Tensor& x, const Tensor& w);  // any T; no bias
 Tensor linear_gemv(const Tensor& x, const Tensor& w);    // T == 1; no bias
+// y (T, N) = x · wᵀ, or y += x · wᵀ when accumulate; y allocated F32 by the caller.
+void linear_onednn_into(const Tensor& x, const Tensor& w, Tensor& y, bool accumulate);
 
 }  // namespace slm::detail

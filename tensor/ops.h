@@ -18,6 +18,9 @@ namespace slm {
 // (tensor/gemv.cpp), T > 1 oneDNN matmul with cached primitives; the bias is added in f32 afterwards.
 Tensor linear(const Tensor& x, const Tensor& w, const Tensor& bias = Tensor());
 Tensor linear_ref(const Tensor& x, const Tensor& w, const Tensor& bias = Tensor());
+// y (T, N) += x (T, K) · wᵀ (no bias), y an existing contiguous F32 tensor; same precision rules as linear().
+// Its reference is linear_ref followed by an f32 add.
+void linear_add(const Tensor& x, const Tensor& w, Tensor& y);
 
 // ---- embedding ----------------------------------------------------------------------------------
 // out (T, C) f32 = table (V, C) [F32/BF16/F16] rows at ids (T) I32.  Out-of-range id -> slm::Error.

@@ -6,6 +6,8 @@
 #include <cmath>
 #include <filesystem>
 
+#include "codegen/export_verify.h"
+#include "models/config.h"
 #include "models/safetensors.h"
 #include "tests/cli/run_slm.h"
 
@@ -119,6 +121,62 @@ TEST(CliExport, Q4F16StopsWhenActivationsOverflowF16AndAutoSwitchesToQ4F32) {
   r = run_slm("export --model " + model + " --quant auto --out " + out);
   ASSERT_EQ(r.status, 0) << r.out;
   EXPECT_TRUE(has(r.out, "--quant auto: q4f32_1")) << r.out;
+}
+
+// SLM_MEMORY_AVAILABLE stands in for MemAvailable: between the bf16 and the f32 needs verification runs in
+// bf16 and says so; below the bf16 need it refuses before writing anything, naming --no-verify.
+TEST(CliExport, VerificationUsesBf16WhenF32DoesNotFitAndRefusesBelowThat) {
+  const std::string model = fixture("qwen2");
+  const ModelConfig cfg = load_config(model);
+  int64_t longest = 0;
+  for (const auto& p : codegen::verify_prompts(model, cfg.vocab_size)) longest = std::max<int64_t>(longest, p.size());
+  const codegen::VerifyPlan plan = codegen::plan_verification(cfg, quant::Scheme::Q4F32_1, longest, 0);
+  auto limit = [](uint64_t bytes) { return std::to_string(bytes); };
+  const std::string out = temp("memplan");
+  ::setenv("SLM_MEMORY_AVAILABLE", limit((plan.need_f32 + plan.need_bf16) / 2).c_str(), 1);
+  SlmRun r = run_slm("export --model " + model + " --quant q4f32_1 --out " + out);
+  EXPECT_EQ(r.status, 0) << r.out;
+  EXPECT_TRUE(has(r.out, "[verify] compute mode: bf16")) << r.out;
+  EXPECT_TRUE(has(r.out, "(bf16 compute)")) << r.out;
+  const std::string out2 = temp("memplan_refused");
+  ::setenv("SLM_MEMORY_AVAILABLE", limit(plan.need_bf16 - 4096).c_str(), 1);
+  r = run_slm("export --model " + model + " --quant q4f32_1 --out " + out2);
+  EXPECT_EQ(r.status, 1) << r.out;
+  EXPECT_TRUE(has(r.out, "cannot verify")) << r.out;
+  EXPECT_TRUE(has(r.out, "--no-verify")) << r.out;
+  EXPECT_FALSE(fs::exists(out2));
+  EXPECT_TRUE(no_leftovers(out2));
+  r = run_slm("export --model " + model + " --quant q4f32_1 --out " + out2 + " --no-verify");
+  EXPECT_EQ(r.status, 0) << r.out;
+  ::unsetenv("SLM_MEMORY_AVAILABLE");
+  r = run_slm("export --model " + model + " --quant q4f32_1 --out " + out);
+  EXPECT_TRUE(has(r.out, "[verify] compute mode: f32")) << r.out;
+}
+
+// `slm info EXPORT_DIR`: the HF directory's family and parameter count, the quantisation, and the shard files
+// as they are on disk.
+TEST(CliExport, InfoDescribesAnExportDirectory) {
+  const std::string out = temp("info");
+  ASSERT_EQ(run_slm("export --model " + fixture("qwen2") + " --quant q4f16_1 --out " + out + " --no-verify").status, 0);
+  SlmRun hf = run_slm("info " + fixture("qwen2"), true), ex = run_slm("info " + out, true);
+  ASSERT_EQ(ex.status, 0) << ex.out;
+  auto line = [](const std::string& text, const std::string& key) {
+    const size_t at = text.find("\n" + key);
+    return at == std::string::npos ? std::string("<no " + key + ">")
+                                   : text.substr(at + 1, text.find('\n', at + 1) - at - 1);
+  };
+  for (const char* key : {"family", "parameters", "layers", "heads", "vocab"})
+    EXPECT_EQ(line(ex.out, key), line(hf.out, key));
+  EXPECT_TRUE(has(ex.out, "quantization  q4f16_1 (int4, groups of 32")) << ex.out;
+  uint64_t files = 0, bytes = 0;
+  for (const auto& e : fs::directory_iterator(out))
+    if (e.path().filename().string().rfind("params_shard_", 0) == 0) ++files, bytes += fs::file_size(e.path());
+  EXPECT_TRUE(has(ex.out, "shards        " + std::to_string(files) + ", " + std::to_string(bytes) + " bytes"))
+      << ex.out;
+  fs::remove(out + "/params_shard_0.bin");  // a damaged export is an error naming the file, not a crash
+  SlmRun bad = run_slm("info " + out);
+  EXPECT_EQ(bad.status, 1) << bad.out;
+  EXPECT_TRUE(has(bad.out, "params_shard_0.bin")) << bad.out;
 }
 
 TEST(CliExport, UsageAndOutputDirectoryErrors) {

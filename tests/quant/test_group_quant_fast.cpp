@@ -70,6 +70,34 @@ TEST(QuantFast, BitExactWithReference) {
   }
 }
 
+// Values at the edges of f16 (the f16 kernel computes in f16 arithmetic): past 65504 (inf after the cast),
+// infinities, f16 subnormals and the smallest normal, all-zero groups, a lone outlier, odd tails.
+TEST(QuantFast, BitExactWithReferenceAtF16Edges) {
+  const float edge[] = {70000.0f, 65504.0f, 65520.0f, -65519.0f, INFINITY, -INFINITY, 6.1035156e-05f, 5.9604645e-08f,
+                        -2.9802322e-08f, 1e-10f, 0.0f, -0.0f, 1.0f, 1.0009765625f, 3.5f, -7.0f, 1000.0f, 1e-3f};
+  const int64_t N = 37, K = 100;  // groups of 32 with a tail of 4
+  std::mt19937 rng(9);
+  std::vector<float> v = uniform(size_t(N * K), 10, -1.0f, 1.0f);
+  for (int64_t n = 0; n < N; ++n) {
+    if (n % 5 == 0)
+      for (int64_t k = 32; k < 64; ++k) v[size_t(n * K + k)] = 0.0f;  // an all-zero group
+    for (int i = 0; i < 6; ++i) v[size_t(n * K + int64_t(rng() % K))] = edge[rng() % (sizeof edge / sizeof *edge)];
+  }
+  for (DType dt : {DType::F32, DType::BF16, DType::F16}) {
+    Tensor w = weight_from(v, N, K, dt);
+    for (Scheme s : {Scheme::Q4F16_1, Scheme::Q4F32_1})
+      for (RoundMode rm : {RoundMode::TiesToEven, RoundMode::TiesAway}) {
+        SCOPED_TRACE(testing::Message() << dtype_name(dt) << " " << quant::scheme_info(s).name
+                                        << " away=" << (rm == RoundMode::TiesAway));
+        QuantizeOptions opt;
+        opt.round = rm;
+        expect_same_bits(quant::quantize_ref(w, s, opt), quant::quantize(w, s, opt));
+        opt.threads = 1;
+        expect_same_bits(quant::quantize_ref(w, s, opt), quant::quantize(w, s, opt));
+      }
+  }
+}
+
 // Ties are common under f16 (w/scale + 7 rounded to 2^-7 in [8, 16)), so the tie rule changes real codes:
 // the choice between current TVM (even) and older TVM on CPU (away) matters for bit-exactness.
 TEST(QuantFast, TieRuleMattersOnRandomWeights) {

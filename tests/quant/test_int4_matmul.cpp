@@ -64,6 +64,65 @@ TEST(Int4Matmul, ExactOnSmallIntegers) {
   for (int64_t n = 0; n < N; ++n) EXPECT_EQ(yf.data<float>()[n], float(3 - n)) << n;
 }
 
+// The decode path (T <= 4) runs blocks of 4 / T rows with the codes of each pair of words in a permuted order;
+// every T, every row tail (N % 4), a parallel split (N * K >= 2^15) and the general K % 32 != 0 path.
+TEST(Int4Matmul, DecodePathMatchesReferenceForEveryTAndRowTail) {
+  uint32_t seed = 500;
+  for (int64_t T = 1; T <= 4; ++T)
+    for (int64_t N : {1, 3, 6, 7, 203})
+      for (int64_t K : {32, 96, 896, 40}) {
+        Tensor x = Tensor::from_f32(uniform(size_t(T * K), seed++), {T, K});
+        Tensor w = weight_from(uniform(size_t(N * K), seed++, -0.2f, 0.2f), N, K);
+        Tensor bias = Tensor::from_f32(uniform(size_t(N), seed++), {N});
+        for (Scheme sc : {Scheme::Q4F16_1, Scheme::Q4F32_1}) {
+          SCOPED_TRACE(testing::Message()
+                       << "T=" << T << " N=" << N << " K=" << K << " " << quant::scheme_info(sc).name);
+          QuantizedWeight q = quant::quantize(w, sc);
+          Tensor wd = quant::dequantize_ref(q);
+          Tensor yf = quant::int4_linear(x, q, bias), yr = quant::int4_linear_ref(x, q, bias);
+          for (int64_t t = 0; t < T; ++t)
+            for (int64_t n = 0; n < N; ++n) {
+              double mag = std::fabs(bias.data<float>()[n]);
+              for (int64_t k = 0; k < K; ++k)
+                mag += std::fabs(x.data<float>()[t * K + k] * wd.data<float>()[n * K + k]);
+              ASSERT_NEAR(yf.data<float>()[t * N + n], yr.data<float>()[t * N + n], 1e-6 * mag + 1e-6) << t << "," << n;
+            }
+        }
+      }
+}
+
+// One-hot rows of x pick single weights: the fast path must return dequantize_ref's value bit for bit, for
+// every code 0..15 (15 never comes out of quantize but may be in a foreign file) and scales whose products
+// need f16 rounding (1 + 2^-10: 7 * s has 13 significant bits).
+TEST(Int4Matmul, OneHotRowsReturnDequantizedWeightsExactly) {
+  const int64_t N = 9, K = 64, T = 4;
+  std::mt19937 rng(77);
+  for (Scheme sc : {Scheme::Q4F16_1, Scheme::Q4F32_1}) {
+    QuantizedWeight q = quant::quantize(Tensor::zeros({N, K}), sc);
+    for (int64_t i = 0; i < q.q_weight.numel(); ++i) q.q_weight.data<int32_t>()[i] = int32_t(rng());
+    for (int64_t i = 0; i < q.q_scale.numel(); ++i) {
+      const float s = i % 3 == 0 ? 1.0009765625f : std::uniform_real_distribution<float>(-3.0f, 3.0f)(rng);
+      if (sc == Scheme::Q4F16_1)
+        q.q_scale.data<uint16_t>()[i] = f32_to_f16(s);
+      else
+        q.q_scale.data<float>()[i] = s;
+    }
+    Tensor wd = quant::dequantize_ref(q);
+    for (int64_t k0 = 0; k0 < K; k0 += T) {
+      std::vector<float> xv(size_t(T * K), 0.0f);
+      for (int64_t t = 0; t < T; ++t) xv[size_t(t * K + k0 + t)] = 1.0f;
+      for (int64_t rows = 1; rows <= T; ++rows) {  // every decode T
+        Tensor y =
+            quant::int4_linear(Tensor::from_f32(std::vector<float>(xv.begin(), xv.begin() + rows * K), {rows, K}), q);
+        for (int64_t t = 0; t < rows; ++t)
+          for (int64_t n = 0; n < N; ++n)
+            ASSERT_EQ(y.data<float>()[t * N + n], wd.data<float>()[n * K + k0 + t])  // == : -0 sums to +0
+                << quant::scheme_info(sc).name << " T=" << rows << " n=" << n << " k=" << k0 + t;
+      }
+    }
+  }
+}
+
 TEST(Int4Matmul, Errors) {
   QuantizedWeight q = quant::quantize(Tensor::zeros({4, 32}), Scheme::Q4F32_1);
   try {

@@ -47,6 +47,28 @@ TEST(GradFast, LinearBackwardInputBf16Weight) {
   }
 }
 
+TEST(GradFast, LinearBackwardInputLongReductionAndAdd) {
+  // N past the chunked-reduction threshold (chunks of 2048 rows of w plus a tail), and the += variant.
+  const int64_t T = 9, N = 5000, K = 24;
+  Tensor dy = random_f32({T, N}, 21), w = random_f32({N, K}, 22), dx0 = random_f32({T, K}, 23);
+  for (DType dt : {DType::F32, DType::BF16}) {
+    SCOPED_TRACE(std::string(dtype_name(dt)));
+    Tensor wd = w.to(dt);
+    const Tensor dyr = dt == DType::BF16 ? rounded_bf16(dy) : dy;
+    DArray want = ref::linear_vjp(ref::to_double(dyr), DArray(), ref::to_double(wd)).dx;
+    expect_close("linear dx long N " + std::string(dtype_name(dt)), linear_backward_input(dy, wd), want, 1e-5);
+    Tensor dx = dx0.clone();
+    linear_backward_input_add(dy, wd, dx);
+    expect_close("linear dx += long N " + std::string(dtype_name(dt)), dx, plus(ref::to_double(dx0), want), 1e-5);
+  }
+  Tensor small = random_f32({37, 80}, 24), ws = random_f32({80, 64}, 25), acc = random_f32({37, 64}, 26);
+  DArray want = plus(ref::to_double(acc), ref::linear_vjp(ref::to_double(small), DArray(), ref::to_double(ws)).dx);
+  linear_backward_input_add(small, ws, acc);
+  expect_close("linear dx += T=37", acc, want, 1e-5);
+  Tensor bad = Tensor::zeros({37, 63});
+  expect_error_with([&] { linear_backward_input_add(small, ws, bad); }, {"linear_backward_input_add dx", "[37, 64]"});
+}
+
 TEST(GradFast, LinearBackwardWeightAccumulates) {
   struct Case {
     int64_t T, N, K;

@@ -1,9 +1,11 @@
 // linear: fast paths (AVX-512 GEMV for T == 1, oneDNN otherwise) against linear_ref, plus hand-derived cases.
 #include <cmath>
+#include <cstring>
 #include <tuple>
 
 #include "ops_test_util.h"
 #include "tensor/matmul_paths.h"
+#include "tensor/onednn_gemm.h"
 
 namespace slm {
 void gemv_bf16_widen(const float* x, const uint16_t* w, float* y, int64_t K, int64_t N);  // gemv.cpp
@@ -74,6 +76,15 @@ TEST_P(LinearShapes, MatchesReference) {
     expect_close_to_ref(x, wd, b, linear(x, wd, b));
     expect_close_to_ref(x, wd, b.to(DType::BF16), linear(x, wd, b.to(DType::BF16)));
     expect_close_to_ref(x, wd, Tensor(), detail::linear_onednn(x, wd));
+    {  // linear_add: y0 + x wᵀ; (y0 + p) - y0 recovers p to within an ulp of |y0| + |p|
+      Tensor y0 = random_f32({T, N}, seed + 3), y = y0.clone();
+      linear_add(x, wd, y);
+      const float* a = y.data<float>();
+      const float* z = y0.data<float>();
+      std::vector<float> diff(size_t(T * N));
+      for (size_t i = 0; i < diff.size(); ++i) diff[i] = a[i] - z[i];
+      expect_close_to_ref(x, wd, Tensor(), Tensor::from_f32(diff, {T, N}));
+    }
     if (T == 1) expect_close_to_ref(x, wd, Tensor(), detail::linear_gemv(x, wd));
     if (T == 1 && dt == DType::BF16) {  // the widening GEMV, used where the CPU lacks AVX512_BF16
       Tensor xr = x.to(DType::BF16).to(DType::F32), y = Tensor::empty({1, N});
@@ -90,6 +101,24 @@ INSTANTIATE_TEST_SUITE_P(Shapes, LinearShapes,
                                            std::make_tuple(2, 3, 2), std::make_tuple(3, 17, 5),
                                            std::make_tuple(7, 100, 31), std::make_tuple(64, 128, 96),
                                            std::make_tuple(33, 896, 67)));
+
+TEST(Linear, Bf16RoundingMatchesScalarBitForBit) {
+  // The vector f32 -> bf16 rounding that feeds oneDNN: ties to even, NaN kept quiet, inf, denormals, and a row
+  // stride with a tail shorter than a vector.
+  std::vector<uint32_t> bits = {0x3f808000u, 0x3f818000u, 0x3f80ffffu, 0x7f800000u, 0xff800000u, 0x7fc00001u,
+                                0x7f800001u, 0xffffffffu, 0x00000001u, 0x80008000u, 0x7f7fffffu, 0x00000000u};
+  uint32_t z = 12345;
+  while (bits.size() < 3 * 37) bits.push_back(z = z * 1664525u + 1013904223u);
+  std::vector<float> x(bits.size());
+  std::memcpy(x.data(), bits.data(), bits.size() * 4);
+  const int64_t rows = 3, cols = 29, ld = 37;  // the last 8 of each 37 are skipped
+  std::vector<uint16_t> got(size_t(rows * cols));
+  detail::round_to_bf16(x.data(), rows, cols, ld, got.data());
+  for (int64_t i = 0; i < rows; ++i)
+    for (int64_t j = 0; j < cols; ++j)
+      ASSERT_EQ(got[size_t(i * cols + j)], f32_to_bf16(x[size_t(i * ld + j)]))
+          << "bits " << std::hex << bits[size_t(i * ld + j)];
+}
 
 TEST(Linear, EmptyExtents) {
   Tensor y = linear(Tensor::zeros({0, 8}), Tensor::zeros({4, 8}));
