@@ -63,11 +63,13 @@ Var lora_linear(const Var& x, const Tensor& w, const Tensor& bias, const LoraWei
     Tensor dy = yn->grad;
     yn->grad = Tensor();
     if (!dy.defined()) return;
+    Tensor dxa;  // (T, r) = dy B, then scaled
     if (Bn) {
       if (!Bn->grad.defined()) Bn->grad = Tensor::zeros(B.shape());
-      linear_backward_weight(dy, xa, Bn->grad);
+      dxa = linear_backward_low_rank(dy, xa, B, Bn->grad);  // and dB += dyᵀ xa, one pass over dy
+    } else {
+      dxa = linear_backward_input(dy, B);
     }
-    Tensor dxa = linear_backward_input(dy, B);  // (T, r)
     scale_inplace(dxa, s);
     if (An) {
       if (!An->grad.defined()) An->grad = Tensor::zeros(A.shape());

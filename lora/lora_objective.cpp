@@ -32,7 +32,7 @@ void adapter_attach(Model& model, LoraAdapter& adapter) {
 }
 
 LoraObjective::LoraObjective(Model& model, LoraAdapter& adapter, bool grad_checkpoint)
-    : model_(model), adapter_(adapter), grad_checkpoint_(grad_checkpoint) {
+    : model_(model), adapter_(adapter), grad_checkpoint_(grad_checkpoint), frozen_(model.matmul_weights()) {
   std::map<std::string, ag::LoraWeights> attach;
   const float dropout = float(adapter.config.lora_dropout);
   for (auto& [module, m] : adapter.modules) {

@@ -1,7 +1,8 @@
 // The Objective (lora/objective.h) of LoRA fine-tuning: a base Model with a LoraAdapter attached to its
 // linear layers, trained on packed batches with next-token cross-entropy. The forward is the model's own
 // (Model::forward_packed through LlamaModel::proj); gradients flow to the adapters' A and B only — the
-// base weights are plain Tensors and get no gradient buffers.
+// base weights are plain Tensors and get no gradient buffers; they are registered as FrozenWeights for the
+// objective's lifetime, so the long-sequence GEMMs read copies packed once for oneDNN.
 #pragma once
 #include <memory>
 #include <string>
@@ -10,6 +11,7 @@
 #include "lora/adapter.h"
 #include "lora/objective.h"
 #include "models/model.h"
+#include "tensor/ops.h"
 
 namespace slm {
 
@@ -36,6 +38,7 @@ class LoraObjective : public Objective {
   LoraAdapter& adapter_;
   bool grad_checkpoint_;
   std::vector<NamedParam> params_;
+  FrozenWeights frozen_;  // the base model's matmul weights, packed once for the GEMMs (tensor/ops.h)
 };
 
 // Labels for one sequence as transformers builds them from `labels = ids` with positions < mask_before

@@ -187,6 +187,17 @@ ag::Var Model::forward_packed(const std::vector<int32_t>& ids, const std::vector
   return head(x);
 }
 
+std::vector<Tensor> Model::matmul_weights() const {
+  std::vector<Tensor> out;
+  for (const TensorSpec& s : tensor_table()) {
+    const bool mm = s.role == TensorRole::Linear || s.role == TensorRole::LmHead ||
+                    (s.role == TensorRole::Embedding && config_.tie_word_embeddings);
+    auto it = weights_.find(s.name);
+    if (mm && it != weights_.end() && it->second.dim() == 2) out.push_back(it->second);
+  }
+  return out;
+}
+
 int64_t Model::parameter_count() const {
   int64_t n = 0;
   for (const auto& spec : tensor_table()) n += shape_numel(spec.shape);

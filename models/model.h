@@ -75,6 +75,9 @@ class Model {
   // Phi3ForCausalLM.prepare_inputs_for_generation recomputes the cache at that point.
   virtual int64_t recompute_cache_at() const { return 0; }
   int64_t parameter_count() const;
+  // The weights of every matmul (linear layers, the head or the tied embedding), as loaded: what LoRA training
+  // registers as frozen (FrozenWeights, tensor/ops.h).
+  std::vector<Tensor> matmul_weights() const;
 
   // Sees intermediate activations during forward (e.g. export's f16-overflow calibration scan):
   // called with each linear layer's output (name = its HF module prefix, "model.layers.0.mlp.down_proj",

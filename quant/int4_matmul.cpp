@@ -3,7 +3,8 @@
 // 32 (MLC's presets) each pair of words is broadcast from memory and shifted in one instruction, which emits
 // the codes in the order (e0, e8, e1, e9, ..., e7, e15); x is permuted once per call to match, so the inner
 // loop has one shift, one lookup and one FMA per 16 weights, and 4 rows run side by side (independent
-// accumulator chains, one shared reduction), prefetching the rows ~8 KiB ahead. Otherwise: blocks of rows
+// accumulator chains, one shared reduction), prefetching the rows ~8 KiB ahead; q4f16_1's f16-rounded table
+// of a group is one multiply of two precomputed rows (F16Tables). Otherwise: blocks of rows
 // are dequantised (dequantize_row) into a ~1 MiB buffer that slm::linear multiplies. Either way the weights
 // are exactly dequantize's values and the whole f32 weight never exists; only the order of the f32 additions
 // differs from int4_linear_ref.
@@ -11,7 +12,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <cstdlib>
 #include <cstring>
 #include <string>
 #include <type_traits>
@@ -118,7 +118,7 @@ inline __m512 lut_at(const void* sc) {
 // normal f16 numbers (rounding to 11 significant bits does not depend on the exponent): true for exponent
 // fields 1..26 (s >= 2^-14 and 8 * s < 32768). So a group's table is one row of `row` (indexed by m) times one
 // power of two (indexed by sign and e): one multiply instead of a broadcast, an f16 multiply and a conversion.
-// Other scales (zero, subnormal, >= 4096, inf/NaN) take lut_at.
+// Blocks of rows with any other scale (zero, subnormal, >= 4096, inf/NaN; scales_in_table) take lut_at.
 struct F16Tables {
   alignas(64) float row[1024][16];  // round_f16((c - 7) * (1 + m / 1024)), c = 0..15
   float pow2[64];                   // [sign << 5 | e] = ±2^(e - 15)
@@ -135,18 +135,21 @@ const F16Tables& f16_tables() {
   return *t;
 }
 
-static const bool kNoTable = std::getenv("NOTABLE") != nullptr;  // TEMP A/B
-inline __m512 lut_f16(const uint16_t* sc, const F16Tables& t) {
-  if (kNoTable) return lut_at<true>(sc);
-  const uint32_t b = *sc;
-  if (__builtin_expect(((b >> 10) & 31) - 1u < 26u, 1))
-    return _mm512_mul_ps(_mm512_load_ps(t.row[b & 1023]), _mm512_set1_ps(t.pow2[b >> 10]));
-  return lut_at<true>(sc);
+// True when every one of the n f16 scales at sc has an exponent field in 1..26 (the tables' range).
+inline bool scales_in_table(const uint16_t* sc, int64_t n) {
+  const __m512i e_mask = _mm512_set1_epi16(31 << 10), lo = _mm512_set1_epi16(1 << 10);
+  const __m512i span = _mm512_set1_epi16(25 << 10);
+  for (int64_t i = 0; i < n; i += 32) {
+    const __mmask32 m = n - i >= 32 ? ~__mmask32(0) : (__mmask32(1) << (n - i)) - 1;
+    const __m512i e = _mm512_and_si512(_mm512_maskz_loadu_epi16(m, sc + i), e_mask);
+    if (_mm512_mask_cmpgt_epu16_mask(m, _mm512_sub_epi16(e, lo), span)) return false;  // e - 1 > 25, e = 0 wraps
+  }
+  return true;
 }
 
 // Rows n0 .. n0 + R - 1 of y (T rows each) for a q4 weight with group size 32 and K % 32 == 0. xp: x permuted
 // (permute_x). out[r * T + t].
-template <int R, int T, bool F16>
+template <int R, int T, bool F16, bool Table>
 void rows_g32(const QuantizedWeight& w, int64_t n0, const float* xp, float* out, int64_t pf_rows) {
   using S = std::conditional_t<F16, uint16_t, float>;
   const F16Tables& tab = f16_tables();
@@ -169,10 +172,12 @@ void rows_g32(const QuantizedWeight& w, int64_t n0, const float* xp, float* out,
 #pragma GCC unroll 4
     for (int r = 0; r < R; ++r) {
       __m512 lut;
-      if constexpr (F16)
-        lut = lut_f16(sc + r * G + g, tab);
-      else
-        lut = lut_at<false>(sc + r * G + g);
+      if constexpr (Table) {  // q4f16_1, every scale of these rows in the tables' range
+        const uint32_t b = uint16_t(sc[r * G + g]);
+        lut = _mm512_mul_ps(_mm512_load_ps(tab.row[b & 1023]), _mm512_set1_ps(tab.pow2[b >> 10]));
+      } else {
+        lut = lut_at<F16>(sc + r * G + g);
+      }
       const uint32_t* wp = wr + r * W + 4 * g;
       const __m512 lo = _mm512_permutexvar_ps(codes16(wp), lut);
       const __m512 hi = _mm512_permutexvar_ps(codes16(wp + 2), lut);
@@ -206,12 +211,16 @@ void gemv_g32(const QuantizedWeight& w, const float* x, float* y) {
     const int64_t n0 = b * R, rows = std::min<int64_t>(R, N - n0);
     float out[R * T];
     if (rows == R) {
-      rows_g32<R, T, F16>(w, n0, xp.data(), out, n0 + R + pf <= N ? pf : 0);
+      const int64_t pf_rows = n0 + R + pf <= N ? pf : 0;
+      if (F16 && scales_in_table(static_cast<const uint16_t*>(w.q_scale.raw()) + n0 * (K / 32), R * (K / 32)))
+        rows_g32<R, T, F16, F16>(w, n0, xp.data(), out, pf_rows);
+      else
+        rows_g32<R, T, F16, false>(w, n0, xp.data(), out, pf_rows);
       for (int r = 0; r < R; ++r)
         for (int t = 0; t < T; ++t) y[t * N + n0 + r] = out[r * T + t];
     } else {
       for (int64_t r = 0; r < rows; ++r) {
-        rows_g32<1, T, F16>(w, n0 + r, xp.data(), out, 0);
+        rows_g32<1, T, F16, false>(w, n0 + r, xp.data(), out, 0);
         for (int t = 0; t < T; ++t) y[t * N + n0 + r] = out[t];
       }
     }

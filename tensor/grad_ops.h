@@ -25,6 +25,9 @@ Tensor linear_backward_input(const Tensor& dy, const Tensor& w);
 void linear_backward_input_add(const Tensor& dy, const Tensor& w, Tensor& dx);
 // dw (N, K) += dyᵀ · x, all f32.  (LoRA A and B; base weights are frozen and never get here.)
 void linear_backward_weight(const Tensor& dy, const Tensor& x, Tensor& dw);
+// y (T, N) = x (T, r) · wᵀ with a narrow w (N, r) — LoRA's B, r ≤ 64: returns dx (T, r) = dy · w and adds
+// dw (N, r) += dyᵀ · x, reading dy once (linear_backward_input + linear_backward_weight otherwise), all f32.
+Tensor linear_backward_low_rank(const Tensor& dy, const Tensor& x, const Tensor& w, Tensor& dw);
 // db (N) += Σ_t dy[t]
 void bias_backward(const Tensor& dy, Tensor& db);
 

@@ -97,6 +97,26 @@ Tensor linear(const Tensor& x, const Tensor& w, const Tensor& bias) {
   return y;
 }
 
+FrozenWeights::FrozenWeights(std::vector<Tensor> weights) : weights_(std::move(weights)) {
+  for (const Tensor& w : weights_) {
+    detail::check_float(w, 2, "FrozenWeights weight (N, K)");
+    detail::frozen_register(w.raw(), w.nbytes(), true);
+  }
+}
+
+FrozenWeights::~FrozenWeights() {
+  for (const Tensor& w : weights_) detail::frozen_register(w.raw(), w.nbytes(), false);
+}
+
+FrozenWeights& FrozenWeights::operator=(FrozenWeights&& o) noexcept {
+  if (this != &o) {
+    for (const Tensor& w : weights_) detail::frozen_register(w.raw(), w.nbytes(), false);
+    weights_ = std::move(o.weights_);
+    o.weights_.clear();
+  }
+  return *this;
+}
+
 void linear_add(const Tensor& x, const Tensor& w, Tensor& y) {
   linear_check(x, w, Tensor());
   detail::check_f32(y, 2, "linear_add y (T, N)");

@@ -22,6 +22,27 @@ Tensor linear_ref(const Tensor& x, const Tensor& w, const Tensor& bias = Tensor(
 // Its reference is linear_ref followed by an f32 add.
 void linear_add(const Tensor& x, const Tensor& w, Tensor& y);
 
+// Frozen weights (LoRA training's base weights) for the lifetime of this object: linear() and
+// linear_backward_input() with T >= 128 read a copy of each registered weight of at most kFrozenPackMaxBytes
+// packed once into oneDNN's preferred layout (one copy per direction used) instead of the plain weight, which
+// oneDNN repacks on every call — worth it for small weights (attention projections), not for the MLP's or the
+// head (see tensor/onednn_gemm.cpp). The weights must not change while registered; results equal the plain
+// path's to f32 rounding (a different summation order inside oneDNN).
+constexpr size_t kFrozenPackMaxBytes = size_t(4) << 20;
+class FrozenWeights {
+ public:
+  FrozenWeights() = default;
+  explicit FrozenWeights(std::vector<Tensor> weights);
+  ~FrozenWeights();
+  FrozenWeights(const FrozenWeights&) = delete;
+  FrozenWeights& operator=(const FrozenWeights&) = delete;
+  FrozenWeights(FrozenWeights&& o) noexcept : weights_(std::move(o.weights_)) { o.weights_.clear(); }
+  FrozenWeights& operator=(FrozenWeights&& o) noexcept;
+
+ private:
+  std::vector<Tensor> weights_;  // kept alive so their bytes cannot be reused while registered
+};
+
 // ---- embedding ----------------------------------------------------------------------------------
 // out (T, C) f32 = table (V, C) [F32/BF16/F16] rows at ids (T) I32.  Out-of-range id -> slm::Error.
 Tensor embedding(const Tensor& table, const Tensor& ids);

@@ -92,16 +92,21 @@ TEST(Int4Matmul, DecodePathMatchesReferenceForEveryTAndRowTail) {
 }
 
 // One-hot rows of x pick single weights: the fast path must return dequantize_ref's value bit for bit, for
-// every code 0..15 (15 never comes out of quantize but may be in a foreign file) and scales whose products
-// need f16 rounding (1 + 2^-10: 7 * s has 13 significant bits).
+// every code 0..15 (15 never comes out of quantize but may be in a foreign file), scales whose products
+// need f16 rounding (1 + 2^-10: 7 * s has 13 significant bits) and scales outside the f16 table's range.
 TEST(Int4Matmul, OneHotRowsReturnDequantizedWeightsExactly) {
-  const int64_t N = 9, K = 64, T = 4;
+  const int64_t N = 24, K = 64, T = 4;
   std::mt19937 rng(77);
   for (Scheme sc : {Scheme::Q4F16_1, Scheme::Q4F32_1}) {
     QuantizedWeight q = quant::quantize(Tensor::zeros({N, K}), sc);
     for (int64_t i = 0; i < q.q_weight.numel(); ++i) q.q_weight.data<int32_t>()[i] = int32_t(rng());
+    // f16 scales at the edges of the kernel's table (exponent fields 1..26) and past them: zero, subnormal,
+    // the smallest normal, the largest in-table exponent, large and negative ones (products stay finite).
+    const float edge[] = {0.0f, 9.5367432e-07f, 6.1035156e-05f, -6.1035156e-05f, 4095.0f, 4096.0f, 8000.0f, -5000.0f};
     for (int64_t i = 0; i < q.q_scale.numel(); ++i) {
-      const float s = i % 3 == 0 ? 1.0009765625f : std::uniform_real_distribution<float>(-3.0f, 3.0f)(rng);
+      const float s = i % 3 == 0   ? 1.0009765625f
+                      : i % 3 == 1 ? edge[size_t(i / 3) % 8]
+                                   : std::uniform_real_distribution<float>(-3.0f, 3.0f)(rng);
       if (sc == Scheme::Q4F16_1)
         q.q_scale.data<uint16_t>()[i] = f32_to_f16(s);
       else

@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "grad_test_util.h"
+#include "tensor/onednn_gemm.h"
 
 using namespace slm;
 using namespace slm::test;
@@ -67,6 +68,63 @@ TEST(GradFast, LinearBackwardInputLongReductionAndAdd) {
   expect_close("linear dx += T=37", acc, want, 1e-5);
   Tensor bad = Tensor::zeros({37, 63});
   expect_error_with([&] { linear_backward_input_add(small, ws, bad); }, {"linear_backward_input_add dx", "[37, 64]"});
+}
+
+TEST(GradFast, FrozenWeightsPackedPathsMatchReference) {
+  // T >= 128 with registered weights: linear, linear_add and the (chunked) input gradient read packed copies.
+  const int64_t T = 150, K = 96, N = 4200;
+  Tensor x = random_f32({T, K}, 41), dy = random_f32({T, N}, 42), w = random_f32({N, K}, 43);
+  for (DType dt : {DType::F32, DType::BF16}) {
+    SCOPED_TRACE(std::string(dtype_name(dt)));
+    Tensor wd = w.to(dt);
+    const Tensor xr = dt == DType::BF16 ? rounded_bf16(x) : x, dyr = dt == DType::BF16 ? rounded_bf16(dy) : dy;
+    DArray y_want = ref::linear_fwd(ref::to_double(xr), ref::to_double(wd));
+    DArray dx_want = ref::linear_vjp(ref::to_double(dyr), DArray(), ref::to_double(wd)).dx;
+    Tensor plain_y = linear(x, wd), plain_dx = linear_backward_input(dy, wd);
+    for (int round = 0; round < 2; ++round) {  // the second round reuses the packed copies
+      FrozenWeights frozen({wd});
+      Tensor y = linear(x, wd), dx = linear_backward_input(dy, wd), acc = Tensor::zeros({T, N});
+      linear_add(x, wd, acc);
+      expect_close("frozen linear " + std::string(dtype_name(dt)), y, y_want, 1e-5);
+      expect_close("frozen linear_add " + std::string(dtype_name(dt)), acc, y_want, 1e-5);
+      expect_close("frozen dx " + std::string(dtype_name(dt)), dx, dx_want, 1e-5);
+      EXPECT_LE(rel_err(y, ref::to_double(plain_y)), 1e-5);
+      EXPECT_LE(rel_err(dx, ref::to_double(plain_dx)), 1e-5);
+      // Packed: the forward's (bf16 only) and the input gradient's copy, each the weight's size plus block padding.
+      const size_t copies = dt == DType::BF16 ? 2 : 1;
+      EXPECT_GE(detail::frozen_packed_bytes(), copies * wd.nbytes());
+      EXPECT_LE(detail::frozen_packed_bytes(), copies * wd.nbytes() * 5 / 4);
+    }
+    EXPECT_EQ(detail::frozen_packed_bytes(), 0u);  // released with the scope
+  }
+  // Released: a new weight at possibly the same address must not see a stale packed copy.
+  for (uint32_t seed : {51u, 52u}) {
+    Tensor w2 = random_f32({N, K}, seed).to(DType::BF16);
+    FrozenWeights frozen({w2});
+    DArray want = ref::linear_fwd(ref::to_double(rounded_bf16(x)), ref::to_double(w2));
+    expect_close("frozen linear, fresh weight", linear(x, w2), want, 1e-5);
+  }
+}
+
+TEST(GradFast, LinearBackwardLowRank) {
+  // y = x wᵀ with a narrow w (LoRA's B): dx = dy w and dw += dyᵀ x in one pass; every vector width of r (masked
+  // tails), row counts that leave tail rows, sizes under and over the threading threshold, r past the fast path.
+  struct Case {
+    int64_t T, N, r;
+  };
+  for (Case c : {Case{1, 5, 3}, Case{37, 80, 16}, Case{13, 33, 8}, Case{9, 40, 21}, Case{11, 19, 40},
+                 Case{7, 24, 64}, Case{300, 700, 16}, Case{130, 400, 37}, Case{5, 9, 70}}) {
+    SCOPED_TRACE("T=" + std::to_string(c.T) + " N=" + std::to_string(c.N) + " r=" + std::to_string(c.r));
+    Tensor dy = random_f32({c.T, c.N}, 31), x = random_f32({c.T, c.r}, 32), w = random_f32({c.N, c.r}, 33);
+    Tensor dw0 = random_f32({c.N, c.r}, 34), dw = dw0.clone();
+    ref::LinearGrads g = ref::linear_vjp(ref::to_double(dy), ref::to_double(x), ref::to_double(w));
+    Tensor dx = linear_backward_low_rank(dy, x, w, dw);
+    expect_close("low-rank dx r=" + std::to_string(c.r), dx, g.dx, 1e-5);
+    expect_close("low-rank dw += r=" + std::to_string(c.r), dw, plus(ref::to_double(dw0), g.dw), 1e-5);
+  }
+  Tensor bad = Tensor::zeros({4, 3});
+  expect_error_with([&] { linear_backward_low_rank(random_f32({2, 4}, 1), random_f32({2, 2}, 2), random_f32({4, 2}, 3), bad); },
+                    {"linear_backward_low_rank dw", "[4, 2]"});
 }
 
 TEST(GradFast, LinearBackwardWeightAccumulates) {
