@@ -13,6 +13,7 @@
 #include "cli/verbs.h"
 #include "codegen/export_dir.h"
 #include "codegen/export_verify.h"
+#include "codegen/wgsl_emit.h"
 #include "codegen/export_weights.h"
 #include "models/evaluate.h"
 #include "tensor/error.h"
@@ -108,6 +109,19 @@ ComputeMode verify_mode(const Plan& p, const std::vector<std::vector<int32_t>>& 
   return plan.mode;
 }
 
+// DIST/kernels/: the WGSL kernels and their dispatch program for the browser runtime (docs/wgsl.md). The
+// kernels cover the q4 schemes; a q0 export still serves WebLLM-format weights, and the page says why it
+// cannot run them.
+void write_browser_kernels(const Plan& p) {
+  if (!quant::scheme_info(p.scheme).quantized) {
+    std::fprintf(stderr, "[export] no browser kernels for %s: the WGSL kernels cover q4f16_1 and q4f32_1 — export with "
+                 "one of those for the chat page\n", quant::scheme_info(p.scheme).name);
+    return;
+  }
+  codegen::write_wgsl_kernels(p.staging, p.config, p.scheme);
+  std::fprintf(stderr, "[export] browser kernels written to kernels/ (WGSL + kernels.json)\n");
+}
+
 void write_export(const Plan& p) {
   const codegen::MlcLayout layout = codegen::mlc_layout(p.config, p.scheme);
   Progress bar("[export]", codegen::planned_bytes(layout, codegen::export_encoding(p.scheme)));
@@ -120,6 +134,7 @@ void write_export(const Plan& p) {
   std::fprintf(stderr, "[export] %lld tensors in %d shard(s), %s read, %.2f bits/param\n", (long long)st.param_count,
                st.shards, Progress::bytes_text(double(st.bytes_read)).c_str(),
                st.source_params ? double(st.param_bytes) * 8.0 / double(st.source_params) : 0.0);
+  write_browser_kernels(p);
   if (!r.config_changes.empty())
     std::fprintf(stderr, "[export] mlc-chat-config.json: %zu field(s) changed from the model's files:\n%s",
                  r.config_changes.size(), codegen::format_config_changes(r.config_changes).c_str());

@@ -10,6 +10,7 @@
 #include <memory>
 #include <set>
 
+#include "codegen/wgsl_program.h"
 #include "tensor/error.h"
 
 namespace slm::codegen {
@@ -467,7 +468,8 @@ WgslKernelSet emit_wgsl_kernels(const ModelConfig& config, quant::Scheme scheme,
        "grid is a linear workgroup count n: dispatchWorkgroups(min(n, maxComputeWorkgroupsPerDimension), "
        "ceil(n / maxComputeWorkgroupsPerDimension)); kernels skip the surplus workgroups"},
       {"layers", plan.layers},
-      {"kernels", kernels}};
+      {"kernels", kernels},
+      {"program", wgsl_program(config, plan)}};
   return set;
 }
 

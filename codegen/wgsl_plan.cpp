@@ -227,6 +227,11 @@ void Planner::add_layers() {
   const std::string in_norm = mlc("layers.0.input_layernorm.weight");
   const std::string mlp_norm =
       mlc(sandwich ? "layers.0.pre_feedforward_layernorm.weight" : "layers.0.post_attention_layernorm.weight");
+  plan.norms = {{"input", in_norm}, {"mlp", mlp_norm}, {"final", mlc("model.norm.weight")}};
+  if (sandwich) {
+    plan.norms["post_attention"] = mlc("layers.0.post_attention_layernorm.weight");
+    plan.norms["post_feedforward"] = mlc("layers.0.post_feedforward_layernorm.weight");
+  }
 
   // Embedding.
   {

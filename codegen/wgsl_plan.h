@@ -2,8 +2,8 @@
 // values baked into it (shapes, eps, rope frequencies, workgroup sizes and tiles chosen from the adapter's
 // limits) and which MLC parameters its weight bindings take. wgsl_emit.h turns these specs into WGSL text
 // and the kernels.json manifest.
-// Not here: template filling (wgsl_emit), the dispatch sequence, buffer allocation or the KV cache (the
-// runtime's plan). Shapes and semantics follow tensor/ops.h; names follow docs/mlc_params.md.
+// Not here: template filling (wgsl_emit); the dispatch sequence, buffers and KV cache (wgsl_program).
+// Shapes and semantics follow tensor/ops.h; names follow docs/mlc_params.md.
 #pragma once
 #include <cstdint>
 #include <map>
@@ -56,6 +56,9 @@ struct WgslPlan {
   nlohmann::ordered_json layers = nlohmann::ordered_json::array();
   nlohmann::ordered_json constants = nlohmann::ordered_json::object();  // C, F, V, H, HKV, D, L, …
   bool shader_f16 = false;  // the kernels need the shader-f16 feature (q4f16_1)
+  // MLC names ({L} = layer) of the RMSNorm weights the prefill's standalone norms bind: "input", "mlp",
+  // "final", and for Gemma-2/3's sandwich "post_attention", "post_feedforward" (wgsl_program.h).
+  std::map<std::string, std::string> norms;
 };
 
 // The kernels of `config` under `scheme` (q4f16_1 or q4f32_1). Throws slm::Error naming the field for what the

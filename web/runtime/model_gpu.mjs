@@ -1,47 +1,338 @@
-// The model forward on WebGPU — NOT BUILT YET. This file is the contract between the engine
-// (web/runtime/engine.mjs) and the module that runs the generated WGSL kernels (codegen/wgsl*, web/kernels/);
-// the kernel owner replaces this file with the implementation. Until then the engine reports
-// "model library not built yet" instead of answering: nothing here may fake output.
+// The model forward on WebGPU: runs the export's generated kernels (DIST/kernels/*.wgsl) in the order its
+// dispatch program says (kernels.json "program", written by codegen/wgsl_program.cpp). Nothing here knows a
+// model family: buffers, weight bindings, uniforms and the per-layer KV cache all come from the program, so
+// the browser computes what `slm logits` computes natively on the same export (tests/web/test_model_gpu.mjs).
 //
-// export const implemented = true;          // the engine refuses a module that exports implemented = false
-// export async function createModel(ctx) → Model
-//
-// ctx (what the engine hands over; everything already downloaded, verified and cached):
-//   device        GPUDevice, created by the engine with the adapter's largest buffer limits and with
-//                 'shader-f16' enabled exactly when ctx.shaderF16
-//   shaderF16     bool: the build is q4f16_1/q0f16 and the feature is on
-//   adapterInfo   {description, fallback, limits}
-//   config        mlc-chat-config.json, parsed: model_type, quantization, model_config {hidden_size,
-//                 num_hidden_layers, num_attention_heads, num_key_value_heads, head_dim, vocab_size,
-//                 rms_norm_eps, rope_theta, …}, context_window_size, prefill_chunk_size
-//   tensors       Map<name, {name, shape, dtype, format, nbytes, shard, data, bytes}> — every record of
-//                 tensor-cache.json under its MLC name (docs/mlc_params.md §3): `data` is the decoded typed
-//                 array (float32 → Float32Array, widened from bf16 when stored so; float16/bfloat16 →
-//                 Uint16Array bits; uint32 q_weight → Uint32Array), `bytes` the stored bytes (Uint8Array)
-//   files         {text(name), bytes(name)}: other files of the export folder (e.g. kernels.json), through the
-//                 same network-first cache as the weights, so they work offline after the first load
-//   baseUrl       the export folder's absolute URL (ends with '/')
-//   onProgress    ({phase: 'compile', done, total}) while pipelines are created
-//
-// Model (the object createModel resolves to):
-//   vocabSize       number: length of the logits (may exceed the tokenizer's vocabulary)
-//   contextWindow   number: KV-cache positions; the engine never asks for more
-//   prefill(ids: Int32Array, sampling) → Promise<Step>   appends ids at the end of the KV cache and returns the
-//                   next token after the last of them (the engine chunks nothing: split by prefill_chunk_size
-//                   inside if needed)
-//   decode(id: number, sampling) → Promise<Step>         appends one id, returns the next token
-//   resetKV()       empties the KV cache (a new conversation)
-//   truncateKV(n)   optional: keeps the first n positions (lets the engine reuse a shared prompt prefix when a
-//                   conversation is edited; without it the engine resets and prefills everything)
-//   dispose()       frees GPU buffers
-// Step: either {token: number} — sampled on the GPU (one small read-back per token; the issue's goal) — or
-//   {logits: Float32Array} of length vocabSize — the engine then samples on the CPU (runtime/sampler.mjs).
-// sampling: {temperature, top_p, top_k, repetition_penalty, seed, context: Int32Array (every id in the KV
-//   cache plus the new ones, for the repetition penalty)}; temperature 0 means greedy (argmax), as natively.
-// Errors: throw an Error whose message names the kernel or buffer and the remedy; the engine forwards it.
+// Contract with the engine (web/runtime/engine.mjs):
+//   export async function createModel(ctx) → Model
+//   ctx: {device, shaderF16, adapterInfo, config (mlc-chat-config.json), tensors (Map name → {dtype, data, bytes}),
+//         files {text(name), bytes(name)}, baseUrl, onProgress, maxContext?, returnLogits?}
+//   Model: {vocabSize, contextWindow, prefill(ids, sampling), decode(id, sampling), resetKV(), dispose(),
+//           stats()} — prefill/decode resolve to {token} (one 16-byte read-back), plus {logits} with
+//           ctx.returnLogits (tests). sampling: {temperature, top_p, top_k, repetition_penalty, seed,
+//           context: Int32Array of every id in the KV cache plus the new ones}; temperature 0 = greedy.
+// Errors name the kernel, buffer or tensor and the remedy.
+import { dispatchSize, evalExpr, packUniform } from '../kernels/manifest.mjs';
+import { makeRng } from './sampler.mjs';
 
-export const implemented = false;
+export const implemented = true;
 
-export async function createModel() {
-  throw new Error('[model_gpu] model library not built yet: web/runtime/model_gpu.mjs is the placeholder');
+const U = { MAP_READ: 1, COPY_SRC: 4, COPY_DST: 8, UNIFORM: 64, STORAGE: 128 };
+const DEFAULT_MAX_CONTEXT = 4096;  // KV-cache positions when the page asks for no other
+
+export class ModelError extends Error {
+  constructor(message) { super(message); this.name = 'ModelError'; }
+}
+
+const align = (n, a) => Math.ceil(n / a) * a;
+
+// f16 bits ↔ f32 (the scales and norms of a q4f16_1 export feeding a kernel of the other type).
+function f16ToF32(h) {
+  const s = h & 0x8000 ? -1 : 1, e = (h >> 10) & 0x1f, m = h & 0x3ff;
+  if (e === 0) return s * m * 2 ** -24;
+  if (e === 31) return m ? NaN : s * Infinity;
+  return s * (1 + m / 1024) * 2 ** (e - 15);
+}
+const f32buf = new Float32Array(1), u32buf = new Uint32Array(f32buf.buffer);
+function f32ToF16(x) {
+  f32buf[0] = x;
+  const b = u32buf[0], s = (b >>> 16) & 0x8000, e = (b >>> 23) & 0xff, m = b & 0x7fffff;
+  if (e === 255) return s | 0x7c00 | (m ? 0x200 : 0);
+  const ee = e - 127 + 15;
+  if (ee >= 31) return s | 0x7c00;
+  if (ee <= 0) {
+    if (ee < -10) return s;
+    const mm = (m | 0x800000) >> (1 - ee + 13), rem = (m | 0x800000) & ((1 << (1 - ee + 13)) - 1), half = 1 << (1 - ee + 12);
+    return s | (mm + (rem > half || (rem === half && (mm & 1)) ? 1 : 0));
+  }
+  let h = s | (ee << 10) | (m >> 13);
+  const rem = m & 0x1fff;
+  if (rem > 0x1000 || (rem === 0x1000 && (h & 1))) h++;
+  return h;
+}
+
+// The bytes a weight binding wants: its WGSL element type decides f32 vs f16; u32 words pass through.
+export function weightBytes(t, wgslType, name) {
+  const want = /f16/.test(wgslType) ? 'f16' : /f32/.test(wgslType) ? 'f32' : 'u32';
+  let out;
+  if (want === 'u32') {
+    if (t.dtype !== 'uint32') throw new ModelError(`[model_gpu] ${name}: the kernel reads u32 words, the export stores ${t.dtype}`);
+    out = t.bytes;
+  } else if (want === 'f32') {
+    if (t.data instanceof Float32Array) out = new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength);
+    else if (t.dtype === 'float16') out = new Uint8Array(Float32Array.from(t.data, f16ToF32).buffer);
+    else if (t.dtype === 'bfloat16') out = new Uint8Array(Uint32Array.from(t.data, (b) => b << 16).buffer);
+    else throw new ModelError(`[model_gpu] ${name}: cannot feed ${t.dtype} to an f32 binding`);
+  } else {
+    if (t.dtype === 'float16') out = t.bytes;
+    else if (t.data instanceof Float32Array) out = new Uint8Array(Uint16Array.from(t.data, f32ToF16).buffer);
+    else throw new ModelError(`[model_gpu] ${name}: cannot feed ${t.dtype} to an f16 binding`);
+  }
+  return out;
+}
+
+// cos|sin rows for positions [0, P) of one rope range, as tensor/rope.cpp rope_table(): the angle is the f32
+// product f32(pos)·inv_freq, cos/sin in double, rounded once, times the attention scaling.
+export function ropeTable(range, rot, P) {
+  const half = rot / 2, out = new Float32Array(P * rot);
+  const inv = Float32Array.from(range.inv_freq), scale = Math.fround(range.attention_scaling);
+  for (let p = 0; p < P; ++p)
+    for (let i = 0; i < half; ++i) {
+      const a = Math.fround(inv[i] * p);
+      out[p * rot + i] = Math.fround(Math.fround(Math.cos(a)) * scale);
+      out[p * rot + half + i] = Math.fround(Math.fround(Math.sin(a)) * scale);
+    }
+  return out;
+}
+
+function checkManifest(m, ctx) {
+  if (m?.format !== 'slm-wgsl/1' || !m.program || m.program.format !== 'slm-program/1')
+    throw new ModelError('[model_gpu] kernels/kernels.json has no dispatch program (format slm-wgsl/1 + slm-program/1): ' +
+                         're-export the model with this version of slm');
+  if (m.features.includes('shader-f16') && !ctx.shaderF16)
+    throw new ModelError(`[model_gpu] the kernels of this ${m.quantization} export need the GPU feature shader-f16, which ` +
+                         'this device was created without — use the q4f32_1 export');
+  const lim = ctx.device.limits;
+  for (const [k, v] of Object.entries(m.limits)) {
+    const have = lim[k];
+    if (have === undefined) continue;
+    if (k === 'maxStorageBufferBindingSize') continue;  // checked per buffer below
+    if (have < v) throw new ModelError(`[model_gpu] the kernels were sized for ${k} = ${v}, this device allows ${have}`);
+  }
+}
+
+export async function createModel(ctx) {
+  const { device, config } = ctx;
+  let manifest;
+  try {
+    manifest = JSON.parse(await ctx.files.text('kernels/kernels.json'));
+  } catch (e) {
+    throw new ModelError(`[model_gpu] this export has no browser kernels (kernels/kernels.json: ${e.message}) — ` +
+                         'export with --quant q4f32_1 or q4f16_1 using this version of slm');
+  }
+  checkManifest(manifest, ctx);
+  const prog = manifest.program;
+  const kernels = new Map(manifest.kernels.map((k) => [k.name, k]));
+  const V = manifest.constants.V;
+  const chunk = Math.max(1, config.prefill_chunk_size || 512);
+  // KV-cache positions: the model's own limit (the program's context_window: every layer keeps its whole
+  // cache, so Gemma-2's global layers see past the window WebLLM's config caps it to), at most maxContext.
+  const S = Math.min(prog.context_window > 0 ? prog.context_window : DEFAULT_MAX_CONTEXT, ctx.maxContext ?? DEFAULT_MAX_CONTEXT);
+  const vars = { T: Math.min(chunk, S), S, P: S, M: S };
+  const maxBinding = device.limits.maxStorageBufferBindingSize, maxPerDim = device.limits.maxComputeWorkgroupsPerDimension;
+
+  const owned = [];
+  const makeBuffer = (label, size, usage) => {
+    if (size > maxBinding)
+      throw new ModelError(`[model_gpu] ${label} needs ${size} bytes, above this device's maxStorageBufferBindingSize ` +
+                           `(${maxBinding}) — use a smaller context (KV cache) or a smaller model`);
+    const b = device.createBuffer({ label, size: align(Math.max(size, 16), 16), usage });
+    owned.push(b);
+    return b;
+  };
+
+  // Pipelines, one per kernel file.
+  const pipelines = new Map();
+  let done = 0;
+  const names = [...kernels.keys()];
+  ctx.onProgress?.({ phase: 'compile', done, total: names.length });
+  await Promise.all(names.map(async (name) => {
+    const k = kernels.get(name);
+    const code = await ctx.files.text(`kernels/${k.file}`);
+    device.pushErrorScope('validation');
+    const module = device.createShaderModule({ code, label: name });
+    let pipeline;
+    try {
+      pipeline = await device.createComputePipelineAsync({ layout: 'auto', compute: { module, entryPoint: k.entry_point }, label: name });
+    } catch (e) {
+      await device.popErrorScope();
+      throw new ModelError(`[model_gpu] kernel ${name} does not compile on this device: ${e.message}`);
+    }
+    const err = await device.popErrorScope();
+    if (err) throw new ModelError(`[model_gpu] kernel ${name}: ${err.message}`);
+    pipelines.set(name, pipeline);
+    ctx.onProgress?.({ phase: 'compile', done: ++done, total: names.length });
+  }));
+
+  // Activation buffers, KV cache, rope tables.
+  const buffers = new Map();
+  for (const b of prog.buffers)
+    buffers.set(b.name, makeBuffer(b.name, evalExpr(b.bytes, vars), U.STORAGE | U.COPY_DST | U.COPY_SRC));
+  const readback = makeBuffer('readback', 16, U.MAP_READ | U.COPY_DST);
+  const logitsReadback = ctx.returnLogits ? makeBuffer('logits-readback', V * 4, U.MAP_READ | U.COPY_DST) : null;
+  let ropeRange = -1;  // which range of the rope tables is loaded
+  const fillRope = (r) => {
+    for (const t of prog.rope_tables) {
+      const range = t.ranges[Math.min(r, t.ranges.length - 1)];
+      device.queue.writeBuffer(buffers.get(t.buffer), 0, ropeTable(range, t.rotary_dim, S));
+    }
+    ropeRange = r;
+  };
+  const rangeFor = (seqLen) => {
+    if (!prog.recompute_at || seqLen <= prog.recompute_at) return 0;
+    return 1;
+  };
+  if (prog.rope_tables.length) fillRope(0);
+
+  // Weights, uploaded once per MLC parameter.
+  const weights = new Map();
+  const weightBuffer = (name, type) => {
+    if (weights.has(name)) return weights.get(name);
+    const t = ctx.tensors.get(name);
+    if (!t) throw new ModelError(`[model_gpu] the kernels bind ${name}, which tensor-cache.json does not have — ` +
+                                 'the export and its kernels/ come from different runs; export again');
+    const bytes = weightBytes(t, type, name);
+    const buf = makeBuffer(name, bytes.byteLength, U.STORAGE | U.COPY_DST);
+    const padded = bytes.byteLength % 4 ? (() => { const p = new Uint8Array(align(bytes.byteLength, 4)); p.set(bytes); return p; })() : bytes;
+    device.queue.writeBuffer(buf, 0, padded);
+    weights.set(name, buf);
+    return buf;
+  };
+
+  // Steps: pipeline, bind group, uniform buffer and the uniform's expressions.
+  const compile = (s) => {
+    const k = kernels.get(s.kernel);
+    if (!k) throw new ModelError(`[model_gpu] the program names kernel ${s.kernel}, which kernels.json lacks`);
+    const entries = k.bindings.map((b, i) => {
+      const src = s.bind[b.name];
+      if (!src) throw new ModelError(`[model_gpu] ${s.kernel}: binding ${b.name} is not bound by the program`);
+      let buf;
+      if (src.buffer !== undefined) {
+        buf = buffers.get(src.buffer);
+        if (!buf) throw new ModelError(`[model_gpu] ${s.kernel}: no buffer ${src.buffer}`);
+      } else {
+        buf = weightBuffer(src.param, b.type);
+      }
+      return { binding: b.binding ?? i, resource: { buffer: buf } };
+    });
+    let uniform = null;
+    if (k.uniform) {
+      uniform = makeBuffer(`${s.kernel}.uniform`, k.uniform.bytes, U.UNIFORM | U.COPY_DST);
+      entries.push({ binding: k.uniform.binding, resource: { buffer: uniform } });
+    }
+    const pipeline = pipelines.get(s.kernel);
+    const bindGroup = device.createBindGroup({ layout: pipeline.getBindGroupLayout(0), entries, label: s.kernel });
+    return { kernel: k, pipeline, bindGroup, uniform, exprs: s.uniform ?? {} };
+  };
+  const prefillSteps = prog.prefill.map(compile), decodeSteps = prog.decode.map(compile);
+  const greedyStep = compile(prog.greedy), sampleStep = compile(prog.sample);
+  let rng = null, rngSeed = null, pos = 0;
+  const stats = { prefillTokens: 0, prefillSeconds: 0, decodeTokens: 0, decodeSeconds: 0 };
+
+  const encodeSteps = (pass, steps, v) => {
+    for (const st of steps) {
+      if (st.uniform) {
+        const vals = {};
+        for (const [f, e] of Object.entries(st.exprs)) vals[f] = evalExpr(e, v);
+        device.queue.writeBuffer(st.uniform, 0, packUniform(st.kernel, vals));
+      }
+      pass.setPipeline(st.pipeline);
+      pass.setBindGroup(0, st.bindGroup);
+      const n = typeof st.kernel.grid === 'number' ? st.kernel.grid : evalExpr(st.kernel.grid, v);
+      if (n > 0) pass.dispatchWorkgroups(...dispatchSize(n, maxPerDim));
+    }
+  };
+
+  // Chooses the head: argmax without sampling or penalty, else the sampling kernel with a host-drawn u.
+  const headStep = (sampling) => {
+    const temp = sampling?.temperature ?? 0, pen = sampling?.repetition_penalty ?? 1;
+    if (temp <= 0 && pen === 1) return greedyStep;
+    const seen = [...new Set(pen !== 1 ? Array.from(sampling.context ?? []) : [])].slice(-vars.M);
+    if (seen.length) device.queue.writeBuffer(buffers.get('penalty_ids'), 0, Uint32Array.from(seen));
+    if (rng === null || rngSeed !== (sampling.seed ?? 0)) { rngSeed = sampling.seed ?? 0; rng = makeRng(rngSeed); }
+    const topK = sampling.top_k > 0 ? Math.min(sampling.top_k, V) : V;
+    device.queue.writeBuffer(sampleStep.uniform, 0, packUniform(sampleStep.kernel, {
+      temperature: temp, top_k: topK, top_p: sampling.top_p > 0 && sampling.top_p <= 1 ? sampling.top_p : 1,
+      penalty: pen, n_penalty: seen.length, u: temp > 0 ? rng() : 0,
+    }));
+    return sampleStep;
+  };
+
+  // One forward of ids at position pos, then the head; resolves to {token[, logits]}.
+  const forward = async (ids, steps, sampling) => {
+    const T = ids.length;
+    if (pos + T > S)
+      throw new ModelError(`[model_gpu] the conversation needs ${pos + T} positions, the KV cache holds ${S} — start a new chat`);
+    device.queue.writeBuffer(buffers.get('ids'), 0, Uint32Array.from(ids, (x) => {
+      if (!(x >= 0 && x < V)) throw new ModelError(`[model_gpu] token id ${x} is outside the vocabulary (${V})`);
+      return x;
+    }));
+    const v = { ...vars, T, pos0: pos };
+    const enc = device.createCommandEncoder();
+    const pass = enc.beginComputePass();
+    encodeSteps(pass, steps, v);
+    const head = headStep(sampling);
+    if (logitsReadback) {
+      pass.end();
+      enc.copyBufferToBuffer(buffers.get('logits'), 0, logitsReadback, 0, V * 4);
+      const pass2 = enc.beginComputePass();
+      encodeSteps(pass2, [head], v);
+      pass2.end();
+    } else {
+      encodeSteps(pass, [head], v);
+      pass.end();
+    }
+    enc.copyBufferToBuffer(buffers.get('out'), 0, readback, 0, 16);
+    device.queue.submit([enc.finish()]);
+    await readback.mapAsync(1);
+    const token = new Uint32Array(readback.getMappedRange().slice(0))[0];
+    readback.unmap();
+    let logits;
+    if (logitsReadback) {
+      await logitsReadback.mapAsync(1);
+      logits = new Float32Array(logitsReadback.getMappedRange().slice(0));
+      logitsReadback.unmap();
+    }
+    pos += T;
+    return logits ? { token, logits } : { token };
+  };
+
+  // Prefill in chunks of the program's T; a rope range switch (Phi-3 longrope) recomputes the whole cache.
+  const prefillAll = async (ids, sampling) => {
+    const r = rangeFor(pos + ids.length);
+    if (prog.rope_tables.length && r !== ropeRange) {
+      if (pos > 0) {
+        const ctxIds = Array.from(sampling?.context ?? []);
+        if (ctxIds.length !== pos + ids.length)
+          throw new ModelError('[model_gpu] the rope switches to its long factors here and the cache must be recomputed, ' +
+                               'but sampling.context does not hold every id of the conversation');
+        pos = 0;
+        ids = ctxIds;
+      }
+      fillRope(r);
+    }
+    let res = null;
+    for (let i = 0; i < ids.length; i += vars.T) res = await forward(ids.slice(i, i + vars.T), prefillSteps, sampling);
+    return res;
+  };
+
+  return {
+    vocabSize: V,
+    contextWindow: S,
+    async prefill(ids, sampling) {
+      if (!ids.length) throw new ModelError('[model_gpu] prefill needs at least one token');
+      const t0 = performance.now();
+      const res = await prefillAll(Array.from(ids), sampling);
+      stats.prefillSeconds += (performance.now() - t0) / 1000;
+      stats.prefillTokens += ids.length;
+      return res;
+    },
+    async decode(id, sampling) {
+      const t0 = performance.now();
+      const res = rangeFor(pos + 1) !== ropeRange && prog.rope_tables.length
+        ? await prefillAll([id], sampling) : await forward([id], decodeSteps, sampling);
+      stats.decodeSeconds += (performance.now() - t0) / 1000;
+      stats.decodeTokens += 1;
+      return res;
+    },
+    resetKV() {
+      pos = 0;
+      if (prog.rope_tables.length && ropeRange !== 0) fillRope(0);
+    },
+    stats: () => ({ ...stats, positions: pos }),
+    dispose() {
+      for (const b of owned) b.destroy();
+      owned.length = 0;
+    },
+  };
 }

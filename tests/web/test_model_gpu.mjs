@@ -1,0 +1,124 @@
+// The browser model library against native slm on the same export: web/runtime/model_gpu.mjs runs the
+// export's kernels (its dispatch program) on Dawn for Node — Mesa's lavapipe, a real Vulkan driver — and must
+// reproduce `slm logits` (every position: a short chunked prefill, then one decode step per token) and the
+// token ids of `slm generate` (greedy, 32 tokens) on the same export directory.
+//   node tests/web/test_model_gpu.mjs SLM_BINARY MODEL_DIR SCHEME
+// MODEL_DIR: an HF fixture (tests/fixtures/models/<family>); it is exported to a temp dir with SCHEME.
+// Exit 77 (skipped, reason printed) without the npm `webgpu` package or a Vulkan adapter.
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+
+import { recordView, validateTensorCache } from '../../web/runtime/loader.mjs';
+import { createModel } from '../../web/runtime/model_gpu.mjs';
+import { SKIP, loadWebgpu, openDevice } from './wgsl_harness.mjs';
+
+const LOGIT_BOUND = 2e-4;  // max |gpu − native| / max |native| per position (f32, other summation order)
+const GEN_TOKENS = 32;
+
+const [slm, modelDir, scheme] = process.argv.slice(2);
+if (!slm || !modelDir || !scheme) {
+  console.error('usage: node tests/web/test_model_gpu.mjs SLM_BINARY MODEL_DIR SCHEME');
+  process.exit(2);
+}
+const family = path.basename(modelDir);
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), `slm-model-gpu-${family}-`));
+const dist = path.join(tmp, 'dist');
+const run = (args) => execFileSync(slm, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+
+// The safetensors file `slm logits` writes: one F32 tensor 'logits' [T, V].
+function readLogits(file) {
+  const buf = fs.readFileSync(file);
+  const n = Number(buf.readBigUInt64LE(0));
+  const header = JSON.parse(buf.subarray(8, 8 + n).toString('utf8'));
+  const t = header.logits;
+  const [a, b] = t.data_offsets;
+  const bytes = buf.subarray(8 + n + a, 8 + n + b);
+  return { shape: t.shape, data: new Float32Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.length)) };
+}
+
+function loadExport(dir) {
+  const config = JSON.parse(fs.readFileSync(path.join(dir, 'mlc-chat-config.json'), 'utf8'));
+  const tc = JSON.parse(fs.readFileSync(path.join(dir, 'tensor-cache.json'), 'utf8'));
+  const tensors = new Map();
+  for (const s of validateTensorCache(tc, 'tensor-cache.json')) {
+    const bytes = new Uint8Array(fs.readFileSync(path.join(dir, s.dataPath)));
+    for (const r of s.records) tensors.set(r.name, { ...r, shard: s.dataPath, ...recordView(bytes, r) });
+  }
+  const files = { text: async (n) => fs.readFileSync(path.join(dir, n), 'utf8'), bytes: async (n) => new Uint8Array(fs.readFileSync(path.join(dir, n))) };
+  return { config, tensors, files };
+}
+
+function relErr(a, b) {
+  let d = 0, m = 0;
+  for (let i = 0; i < b.length; ++i) { d = Math.max(d, Math.abs(a[i] - b[i])); m = Math.max(m, Math.abs(b[i])); }
+  return d / Math.max(m, 1e-30);
+}
+
+const webgpu = await loadWebgpu();
+const dev = await openDevice(webgpu, 'vulkan');
+if (!dev) {
+  console.log('SKIPPED: no Vulkan adapter for Dawn (Mesa lavapipe: tools/install_deps)');
+  process.exit(SKIP);
+}
+let failures = 0;
+const fail = (msg) => { failures++; console.log(`FAIL ${family} ${scheme}: ${msg}`); };
+try {
+  run(['export', '--model', modelDir, '--quant', scheme, '--out', dist, '--no-verify']);
+  const art = loadExport(dist);
+  const V = JSON.parse(fs.readFileSync(path.join(dist, 'kernels', 'kernels.json'), 'utf8')).constants.V;
+  // A prompt of pseudo-random ids; 11 tokens with a prefill chunk of 4 exercises chunking and a partial chunk.
+  let s = 12345;
+  const prompt = Array.from({ length: 11 }, () => { s = (s * 1103515245 + 12345) % 2147483648; return 3 + (s % (V - 3)); });
+  const extra = [5, 17, 2, 40 % V];
+  const all = [...prompt, ...extra];
+  const logitsFile = path.join(tmp, 'logits.safetensors');
+  run(['logits', dist, '--ids', all.join(','), '--out', logitsFile]);
+  const native = readLogits(logitsFile);
+
+  const config = { ...art.config, prefill_chunk_size: 4 };
+  const model = await createModel({ device: dev.device, shaderF16: dev.f16, config, tensors: art.tensors, files: art.files,
+                                    baseUrl: '', returnLogits: true });
+  // Logits: prefill the prompt, then decode the extra ids; compare each produced row.
+  let worst = 0;
+  // sampling.context: every id in the cache plus the new ones, as the engine passes it (Phi-3 longrope
+  // recomputes the cache from it when the sequence crosses original_max_position_embeddings).
+  const greedy = (ids) => ({ temperature: 0, context: Int32Array.from(ids) });
+  let res = await model.prefill(Int32Array.from(prompt), greedy(prompt));
+  const check = (row, got) => {
+    const e = relErr(got, native.data.subarray(row * V, (row + 1) * V));
+    worst = Math.max(worst, e);
+    if (!(e <= LOGIT_BOUND)) fail(`logits of position ${row}: relative error ${e.toExponential(2)} > ${LOGIT_BOUND}`);
+  };
+  check(prompt.length - 1, res.logits);
+  for (let i = 0; i < extra.length; ++i) {
+    res = await model.decode(extra[i], greedy(all.slice(0, prompt.length + i + 1)));
+    check(prompt.length + i, res.logits);
+  }
+  // Greedy generation from a fresh cache, as far as the context allows (llama_dynamic's fixture: 16 positions).
+  const n = Math.min(GEN_TOKENS, model.contextWindow - prompt.length + 1);
+  const genOut = run(['generate', dist, '--ids', prompt.join(','), '--max-tokens', String(n), '--ignore-eos']);
+  const nativeIds = genOut.trim().split(/\s+/).map(Number);
+  model.resetKV();
+  const gpuIds = [];
+  res = await model.prefill(Int32Array.from(prompt), greedy(prompt));
+  gpuIds.push(res.token);
+  while (gpuIds.length < n) {
+    res = await model.decode(gpuIds[gpuIds.length - 1], greedy([...prompt, ...gpuIds]));
+    gpuIds.push(res.token);
+  }
+  const firstDiff = gpuIds.findIndex((t, i) => t !== nativeIds[i]);
+  if (n < 4) fail(`context window ${model.contextWindow} leaves only ${n} tokens to generate`);
+  if (nativeIds.length !== n) fail(`slm generate printed ${nativeIds.length} ids, expected ${n}: ${genOut}`);
+  else if (firstDiff >= 0) fail(`greedy token ${firstDiff} differs: gpu ${gpuIds.slice(0, firstDiff + 1)} vs native ${nativeIds.slice(0, firstDiff + 1)}`);
+  console.log(`${family} ${scheme} on ${dev.name}: logits of ${1 + extra.length} positions, max relative error ` +
+              `${worst.toExponential(2)} (bound ${LOGIT_BOUND}); ${n} greedy ids ${firstDiff < 0 ? 'equal' : 'DIFFER'}`);
+  model.dispose();
+} catch (e) {
+  fail(e.stack ?? e.message);
+} finally {
+  fs.rmSync(tmp, { recursive: true, force: true });
+}
+dev.device.destroy?.();
+process.exit(failures ? 1 : 0);
