@@ -79,7 +79,8 @@ async function send() {
   const messages = [...(system ? [{ role: 'system', content: system }] : []), ...state.history];
   let answer = '', finish = null;
   try {
-    const stream = await engine.chat.completions.create({ messages, stream: true, stream_options: { include_usage: true } });
+    const stream = await engine.chat.completions.create({ messages, stream: true, stream_options: { include_usage: true },
+                                                          ...(state.maxTokens ? { max_tokens: state.maxTokens } : {}) });
     for await (const c of stream) {
       const ch = c.choices[0];
       if (ch?.delta?.content) {
@@ -131,7 +132,7 @@ function onProgress(p) {
     case 'ready':
       ui.progress.max = 1;
       ui.progress.value = 1;
-      ui.progressText.textContent = p.bytesDownloaded === 0
+      state.weightsText = ui.progressText.textContent = p.bytesDownloaded === 0
         ? `Weights loaded from this browser's cache (${mb(p.bytesTotal)}, checked: ${p.verified}) — works offline.`
         : `Weights downloaded (${mb(p.bytesTotal)}, checked: ${p.verified}) in ${p.seconds.toFixed(1)} s` +
           `${p.cached ? ' and kept for offline use' : ''}.`;
@@ -140,7 +141,8 @@ function onProgress(p) {
       setNotice(ui.notice, p.message, 'warn');
       break;
     case 'compile':
-      ui.progressText.textContent = `Preparing GPU kernels: ${p.done} of ${p.total}`;
+      ui.progressText.textContent = `${state.weightsText ?? ''} ` +
+        (p.done < p.total ? `Preparing GPU kernels: ${p.done} of ${p.total}…` : `${p.total} GPU kernels ready.`);
       break;
     case 'error':
       setNotice(ui.notice, p.error.message, 'error');
@@ -234,6 +236,12 @@ if (new URLSearchParams(location.search).has('testhooks')) {
       for (const p of pieces) appendText(b, p);
       return b.box;
     },
+    // A whole (non-streamed) completion through the same engine: {text, finish, tokens}.
+    async complete(req) {
+      const r = await engine.chat.completions.create({ ...req, stream: false });
+      return { text: r.choices[0].message.content, finish: r.choices[0].finish_reason, tokens: r.usage.completion_tokens };
+    },
+    setMaxTokens(n) { state.maxTokens = n; },
     state,
     progress: [],  // every progress event the worker sent
   };

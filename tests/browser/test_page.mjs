@@ -3,8 +3,9 @@
 // `slm serve` on 127.0.0.1. A tiny qwen2 export in two builds (q4f16_1/, q4f32_1/) listed in models.json,
 // and the page copied into q4f32_1/ as well (the layout `slm pipeline` writes: page beside the artifacts).
 // Checks: the build chosen and the WebGPU message match what the browser offers; download progress; the
-// shards land in the Cache API; Enter sends and Shift+Enter adds a line; a question shows the "model library
-// not built yet" error (until web/runtime/model_gpu.mjs is implemented); model text is never parsed as HTML;
+// shards land in the Cache API and the GPU kernels compile; Enter sends and Shift+Enter adds a line; the
+// answer streams in and the stop button cuts it; the page's greedy answer (template, tokenizer and the model
+// library in the browser) is the text native `slm generate --chat` prints; model text is never parsed as HTML;
 // no horizontal scroll at 375 px; the page and the model load again with the server stopped (service worker
 // + the loader's cache); without WebGPU the page says so. Screenshots go to ARTIFACT_DIR.
 //   node tests/browser/test_page.mjs SLM_EXE SLM_TEXT_WASM ARTIFACT_DIR
@@ -12,6 +13,8 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
+
+import { execFileSync } from 'node:child_process';
 
 import { copyPage, exportModel, makeTmp, preflight, serve } from './site.mjs';
 
@@ -28,7 +31,7 @@ const { chromium } = await import('playwright-core').catch((e) => {
 });
 fs.mkdirSync(artifacts, { recursive: true });
 
-let tmp, site, server, browser, page;
+let tmp, site, server, browser, page, loadedBuild;
 const pageErrors = [];
 
 before(async () => {
@@ -66,7 +69,7 @@ test('loads the build this GPU can run, shows download progress, caches the shar
   console.log(`[page] the browser offers: ${offered}; gpu status: ${await text('#gpu-status')}`);
   assert.ok(['f16', 'f32'].includes(offered), `this test needs a WebGPU adapter (SwiftShader), got ${offered}`);
   const status = await text('#gpu-status');
-  const build = offered === 'f16' ? 'q4f16_1' : 'q4f32_1';
+  const build = loadedBuild = offered === 'f16' ? 'q4f16_1' : 'q4f32_1';
   assert.match(status, offered === 'f16' ? /shader-f16 is available/ : /shader-f16 is not available — the q4f32_1 build is used/);
   const progress = await page.evaluate(() => window.__slmTest.progress);
   assert.equal(progress.find((p) => p.phase === 'variant').quantization, build);
@@ -81,10 +84,13 @@ test('loads the build this GPU can run, shows download progress, caches the shar
   assert.ok(cached.files.includes('params_shard_0.bin'), JSON.stringify(cached));
   assert.ok(cached.files.includes('tensor-cache.json') && cached.files.includes('tokenizer.json'));
   assert.equal(await page.getAttribute('body', 'data-state'), 'loaded');
-  assert.match(await text('#notice'), /model library is not built yet/);
+  assert.match(await text('#notice'), /^Ready: /);
+  assert.match(await text('#progress-text'), /\d+ GPU kernels ready/);
+  const compiled = progress.filter((p) => p.phase === 'compile');
+  assert.ok(compiled.length >= 2 && compiled.at(-1).done === compiled.at(-1).total, JSON.stringify(compiled.at(-1)));
 });
 
-test('Enter sends, Shift+Enter adds a line; a question shows the "not built yet" error', async () => {
+test('Enter sends, Shift+Enter adds a line; the answer streams in', async () => {
   const input = page.locator('#input');
   await input.click();
   await input.pressSequentially('line one');
@@ -93,11 +99,43 @@ test('Enter sends, Shift+Enter adds a line; a question shows the "not built yet"
   assert.equal(await input.inputValue(), 'line one\nline two');
   assert.equal(await page.locator('.msg').count(), 0);
   await input.press('Enter');
-  await page.waitForSelector('.msg.assistant.error');
+  await page.waitForSelector('.msg.assistant');
   assert.equal(await input.inputValue(), '');
   assert.equal(await page.locator('.msg.user .content').innerText(), 'line one\nline two');
-  assert.match(await page.locator('.msg.assistant.error .content').innerText(), /model library is not built yet/);
+  await page.waitForFunction(() => !window.__slmTest.state.busy, null, { timeout: 60000 });
+  assert.equal(await page.locator('.msg.assistant.error').count(), 0, await page.locator('.msg.assistant').last().innerText());
+  assert.ok((await page.locator('.msg.assistant .content').innerText()).length > 0, 'an answer was written');
+  assert.match(await text('#stats'), /prefill: [\d.]+ tok\/s, decoding: [\d.]+ tok\/s/);
   assert.equal(await page.locator('#send-btn').isDisabled(), false, 'the page is usable again');
+  console.log(`[page] answer: ${JSON.stringify(await page.locator('.msg.assistant .content').innerText())}; ${await text('#stats')}`);
+});
+
+test('the browser answers with the same greedy text as native slm', async () => {
+  const question = 'Is water damage covered?';
+  const got = await page.evaluate((q) => window.__slmTest.complete({
+    messages: [{ role: 'user', content: q }], temperature: 0, max_tokens: 24 }), question);
+  // Native on the export the page loaded (the int4 weights, dequantised), not on the f32 original.
+  const native = execFileSync(slm, ['generate', path.join(site, loadedBuild), '--prompt', question, '--chat', '--max-tokens', '24'],
+                              { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }).replace(/\n$/, '');
+  console.log(`[page] greedy: browser ${JSON.stringify(got.text)} (${got.finish}, ${got.tokens} tokens); native ${JSON.stringify(native)}`);
+  assert.ok(got.tokens > 0);
+  // The engine also stops at the chat template's stop ids, native generate at the model's eos ids only.
+  if (got.finish === 'length') assert.equal(got.text, native);
+  else assert.ok(native.startsWith(got.text), 'the browser stopped early, on a prefix of the native text');
+});
+
+test('the stop button ends a streaming answer', async () => {
+  await page.evaluate(() => window.__slmTest.setMaxTokens(100000));
+  const input = page.locator('#input');
+  await input.fill('Tell me everything about deductibles.');
+  await input.press('Enter');
+  await page.waitForFunction(() => [...document.querySelectorAll('.msg.assistant .content')].at(-1)?.textContent.length > 0,
+                             null, { timeout: 60000 });
+  await page.locator('#stop-btn').click();
+  await page.waitForFunction(() => !window.__slmTest.state.busy, null, { timeout: 30000 });
+  const meta = await page.locator('.msg.assistant').last().locator('.meta').innerText();
+  assert.match(meta, /stopped/);
+  await page.evaluate(() => window.__slmTest.setMaxTokens(null));
 });
 
 test('model text is rendered as text, never as HTML', async () => {
@@ -170,7 +208,7 @@ test('reload with the server stopped: the page and the model come from the brows
   const ready = progress.find((p) => p.phase === 'ready');
   assert.equal(ready.bytesDownloaded, 0);
   assert.equal(ready.shardsFromCache, ready.shards);
-  assert.match(await text('#notice'), /model library is not built yet/);
+  assert.match(await text('#notice'), /^Ready: /);
   await page.screenshot({ path: path.join(artifacts, 'page-offline.png') });
   assert.deepEqual(pageErrors, []);
 });

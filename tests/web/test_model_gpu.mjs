@@ -112,8 +112,29 @@ try {
   if (n < 4) fail(`context window ${model.contextWindow} leaves only ${n} tokens to generate`);
   if (nativeIds.length !== n) fail(`slm generate printed ${nativeIds.length} ids, expected ${n}: ${genOut}`);
   else if (firstDiff >= 0) fail(`greedy token ${firstDiff} differs: gpu ${gpuIds.slice(0, firstDiff + 1)} vs native ${nativeIds.slice(0, firstDiff + 1)}`);
+  // The sampling head: repetition penalty 5 with temperature 0 is deterministic (penalty then argmax), so
+  // it must give native `slm generate --repetition-penalty 5`'s ids; top_k = 1 with temperature 0.8 must
+  // pick the argmax (the sampling kernel's path with a drawn u).
+  const penOut = run(['generate', dist, '--ids', prompt.join(','), '--max-tokens', String(n), '--ignore-eos',
+                      '--repetition-penalty', '5']);
+  const nativePen = penOut.trim().split(/\s+/).map(Number);
+  model.resetKV();
+  const penIds = [];
+  const pen = (ids) => ({ temperature: 0, repetition_penalty: 5, context: Int32Array.from(ids) });
+  res = await model.prefill(Int32Array.from(prompt), pen(prompt));
+  penIds.push(res.token);
+  while (penIds.length < n) {
+    res = await model.decode(penIds[penIds.length - 1], pen([...prompt, ...penIds]));
+    penIds.push(res.token);
+  }
+  const penDiff = penIds.findIndex((t, i) => t !== nativePen[i]);
+  if (penDiff >= 0) fail(`repetition-penalty token ${penDiff} differs: gpu ${penIds.slice(0, penDiff + 1)} vs native ${nativePen.slice(0, penDiff + 1)}`);
+  if (penIds.join() === gpuIds.join()) fail('the repetition penalty changed nothing: the check would not see a broken penalty');
+  model.resetKV();
+  res = await model.prefill(Int32Array.from(prompt), { temperature: 0.8, top_k: 1, seed: 7, context: Int32Array.from(prompt) });
+  if (res.token !== gpuIds[0]) fail(`top_k = 1 sampled ${res.token}, the argmax is ${gpuIds[0]}`);
   console.log(`${family} ${scheme} on ${dev.name}: logits of ${1 + extra.length} positions, max relative error ` +
-              `${worst.toExponential(2)} (bound ${LOGIT_BOUND}); ${n} greedy ids ${firstDiff < 0 ? 'equal' : 'DIFFER'}`);
+              `${worst.toExponential(2)} (bound ${LOGIT_BOUND}); ${n} greedy ids ${firstDiff < 0 ? 'equal' : 'DIFFER'}, with repetition penalty ${penDiff < 0 ? 'equal' : 'DIFFER'}`);
   model.dispose();
 } catch (e) {
   fail(e.stack ?? e.message);

@@ -198,7 +198,9 @@ export class Engine {
     const created = Math.floor(Date.now() / 1000);
     const prompt = this.text.applyChatTemplate(req.messages, { addGenerationPrompt: true });
     const ids = Array.from(this.text.encode(prompt, { addSpecialTokens: false }));
-    const window = Math.min(this.model.contextWindow ?? Infinity, this.config.context_window_size ?? Infinity);
+    // The model's own KV-cache size wins: mlc-chat-config.json's context_window_size is what WebLLM may use
+    // (for Gemma-2 MLC caps it to the sliding window, which slm's kernels do not need).
+    const window = this.model.contextWindow ?? this.config.context_window_size ?? Infinity;
     if (ids.length >= window)
       throw new EngineError(`[engine] the conversation is ${ids.length} tokens but the model's context window is ` +
                             `${window} — start a new chat (resetChat) or shorten the messages`, 'context');

@@ -7,8 +7,8 @@
 //   export async function createModel(ctx) → Model
 //   ctx: {device, shaderF16, adapterInfo, config (mlc-chat-config.json), tensors (Map name → {dtype, data, bytes}),
 //         files {text(name), bytes(name)}, baseUrl, onProgress, maxContext?, returnLogits?}
-//   Model: {vocabSize, contextWindow, prefill(ids, sampling), decode(id, sampling), resetKV(), dispose(),
-//           stats()} — prefill/decode resolve to {token} (one 16-byte read-back), plus {logits} with
+//   Model: {vocabSize, contextWindow, prefill(ids, sampling), decode(id, sampling), truncateKV(n), resetKV(),
+//           dispose(), stats()} — prefill/decode resolve to {token} (one 16-byte read-back), plus {logits} with
 //           ctx.returnLogits (tests). sampling: {temperature, top_p, top_k, repetition_penalty, seed,
 //           context: Int32Array of every id in the KV cache plus the new ones}; temperature 0 = greedy.
 // Errors name the kernel, buffer or tensor and the remedy.
@@ -190,7 +190,8 @@ export async function createModel(ctx) {
   };
 
   // Steps: pipeline, bind group, uniform buffer and the uniform's expressions.
-  const compile = (s) => {
+  // hostUniform: the runtime packs the uniform itself (the sampling head's temperature, u, …).
+  const compile = (s, hostUniform = false) => {
     const k = kernels.get(s.kernel);
     if (!k) throw new ModelError(`[model_gpu] the program names kernel ${s.kernel}, which kernels.json lacks`);
     const entries = k.bindings.map((b, i) => {
@@ -212,16 +213,16 @@ export async function createModel(ctx) {
     }
     const pipeline = pipelines.get(s.kernel);
     const bindGroup = device.createBindGroup({ layout: pipeline.getBindGroupLayout(0), entries, label: s.kernel });
-    return { kernel: k, pipeline, bindGroup, uniform, exprs: s.uniform ?? {} };
+    return { kernel: k, pipeline, bindGroup, uniform, hostUniform, exprs: s.uniform ?? {} };
   };
-  const prefillSteps = prog.prefill.map(compile), decodeSteps = prog.decode.map(compile);
-  const greedyStep = compile(prog.greedy), sampleStep = compile(prog.sample);
+  const prefillSteps = prog.prefill.map((s) => compile(s)), decodeSteps = prog.decode.map((s) => compile(s));
+  const greedyStep = compile(prog.greedy), sampleStep = compile(prog.sample, true);
   let rng = null, rngSeed = null, pos = 0;
   const stats = { prefillTokens: 0, prefillSeconds: 0, decodeTokens: 0, decodeSeconds: 0 };
 
   const encodeSteps = (pass, steps, v) => {
     for (const st of steps) {
-      if (st.uniform) {
+      if (st.uniform && !st.hostUniform) {
         const vals = {};
         for (const [f, e] of Object.entries(st.exprs)) vals[f] = evalExpr(e, v);
         device.queue.writeBuffer(st.uniform, 0, packUniform(st.kernel, vals));
@@ -324,6 +325,11 @@ export async function createModel(ctx) {
       stats.decodeSeconds += (performance.now() - t0) / 1000;
       stats.decodeTokens += 1;
       return res;
+    },
+    // Keeps the first n positions (the engine reuses a conversation's shared prefix); later writes overwrite.
+    truncateKV(n) {
+      if (!(n >= 0 && n <= pos)) throw new ModelError(`[model_gpu] truncateKV(${n}) with ${pos} positions cached`);
+      pos = n;
     },
     resetKV() {
       pos = 0;
