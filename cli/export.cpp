@@ -13,8 +13,8 @@
 #include "cli/verbs.h"
 #include "codegen/export_dir.h"
 #include "codegen/export_verify.h"
-#include "codegen/wgsl_emit.h"
 #include "codegen/export_weights.h"
+#include "codegen/wgsl_emit.h"
 #include "models/evaluate.h"
 #include "tensor/error.h"
 

@@ -157,6 +157,7 @@ void Planner::add_rope_attention() {
   const bool qk_norm = c.model_type == "qwen3" || c.model_type == "gemma3_text";
   bool any_sliding = false;
   for (auto t : c.layer_types) any_sliding |= t == LayerType::SlidingAttention;
+  uint32_t split_wg = 0;
   for (const char* type : {"full", "sliding"}) {
     const bool sliding = std::string(type) == "sliding";
     if (sliding && !any_sliding) continue;
@@ -208,13 +209,32 @@ void Planner::add_rope_attention() {
     a.values["DPT"] = ceil_div(D, a.workgroup_size);
     a.values["SOFTCAP"] = c.attn_logit_softcapping > 0;
     a.values["CAP"] = c.attn_logit_softcapping;
+    a.values["SPLIT"] = false;
+    // Decode's split form (flash-decoding): a workgroup per chunk of WG keys, merged by attention_merge.
+    WgslKernelSpec split = a;
+    split.name = a.name + "_split";
+    split.tmpl = "attention_split";
+    split.role = a.role + ", one chunk of keys per workgroup (decode; attention_merge combines)";
+    split.values["KERNEL"] = split.name;
+    split.values["SPLIT"] = true;
+    split_wg = a.workgroup_size;
     plan.kernels.push_back(std::move(a));
+    plan.kernels.push_back(std::move(split));
+  }
+  {
+    WgslKernelSpec m = spec("attention_merge", "attention_merge", "combines the per-chunk partials of split attention",
+                            wgsl_workgroup_size(uint32_t(std::min<uint64_t>(256, pow2_ceil(uint64_t(D)))), opt.limits));
+    m.values["H"] = H;
+    m.values["D"] = D;
+    m.values["SPLIT_WG"] = split_wg;
+    plan.kernels.push_back(std::move(m));
   }
   for (int64_t l = 0; l < c.num_hidden_layers; ++l) {
     const char* type = c.layer_types[size_t(l)] == LayerType::SlidingAttention ? "sliding" : "full";
     plan.layers.push_back({{"type", type},
                            {"rope_kv", std::string("rope_kv_") + type},
-                           {"attention", std::string("attention_") + type}});
+                           {"attention", std::string("attention_") + type},
+                           {"attention_split", std::string("attention_") + type + "_split"}});
   }
 }
 

@@ -81,7 +81,14 @@ struct Builder {
     const json row0 = {{"x_row", "0"}};
     for (const std::string& part : qkv_parts()) steps.push_back(step("gemv_" + part, l, {{"x", "resid"}, {"y", "qkv"}}, {}, row0));
     steps.push_back(step(layer["rope_kv"].get<std::string>(), l, rope_kv_buffers(l), {}, {{"T", "1"}, {"pos0", "pos0"}}));
-    steps.push_back(step(layer["attention"].get<std::string>(), l, attention_buffers(l), {}, {{"T", "1"}, {"pos0", "pos0"}}));
+    // Split attention: every chunk of the head's keys in its own workgroup, then the merge.
+    const std::string split = layer["attention_split"].get<std::string>();
+    // Chunks that can hold visible keys: positions [0, pos0 + T) in chunks of the kernel's WG (the grid covers
+    // ceil(S/WG) and the surplus workgroups return at once); the merge reads only these.
+    const std::string nsplit = "ceil((pos0+T)/" + std::to_string(kernel(split).workgroup_size) + ")";
+    steps.push_back(step(split, l, {{"q", "q"}, {"k_cache", "k_cache." + str(l)}, {"v_cache", "v_cache." + str(l)}, {"part", "part"}},
+                         {}, {{"T", "1"}, {"pos0", "pos0"}, {"nsplit", nsplit}}));
+    steps.push_back(step("attention_merge", l, {{"part", "part"}, {"out", "attn"}}, {}, {{"T", "1"}, {"nsplit", nsplit}}));
     sublayer_out(l, "gemv_o", "attn", "post_attention", row0, {{"rows", "1"}}, steps);
     steps.push_back(step("gemv_gate_up", l, {{"x", "resid"}, {"y", "act"}}, {}, row0));
     sublayer_out(l, "gemv_down", "act", "post_feedforward", row0, {{"rows", "1"}}, steps);
@@ -125,6 +132,9 @@ struct Builder {
     add("h", "T*" + str(C) + "*4", "(T, C) normed input of a projection (prefill)");
     add("qkv", "T*" + str(qkv_n) + "*4", "(T, (H+2*HKV)*D) q|k|v projections");
     add("q", "T*" + str(H * D) + "*4", "(T, H*D) rotated queries");
+    const uint32_t split_wg = kernel(plan.layers[0]["attention_split"].get<std::string>()).workgroup_size;
+    add("part", str(H) + "*ceil(S/" + std::to_string(split_wg) + ")*" + str(D + 2) + "*4",
+        "(H, nsplit, D+2) split-attention partials of the decoded token");
     add("attn", "T*" + str(H * D) + "*4", "(T, H*D) attention output");
     if (sandwich()) add("o", "T*" + str(C) + "*4", "(T, C) o_proj / down_proj output before its post-norm");
     add("gu", "T*" + str(2 * F) + "*4", "(T, 2F) gate|up (prefill)");

@@ -206,4 +206,32 @@ TEST(CliExport, UsageAndOutputDirectoryErrors) {
   EXPECT_TRUE(no_leftovers(out));
 }
 
+// q4 exports carry the browser kernels with their dispatch program; q0 exports say why they have none;
+// `slm kernels` writes the same kernels/ from config.json alone.
+TEST(CliExport, Q4ExportsCarryBrowserKernelsAndSlmKernelsWritesTheSame) {
+  const std::string q4 = temp("kernels_q4"), q0 = temp("kernels_q0"), only = temp("kernels_only");
+  ASSERT_EQ(run_slm("export --model " + fixture("qwen2") + " --quant q4f32_1 --out " + q4 + " --no-verify").status, 0);
+  ASSERT_TRUE(fs::exists(q4 + "/kernels/kernels.json"));
+  SlmRun r = run_slm("export --model " + fixture("qwen2") + " --quant q0f32 --out " + q0 + " --no-verify");
+  ASSERT_EQ(r.status, 0) << r.out;
+  EXPECT_TRUE(has(r.out, "no browser kernels for q0f32")) << r.out;
+  EXPECT_FALSE(fs::exists(q0 + "/kernels"));
+  r = run_slm("kernels " + fixture("qwen2") + " --quant q4f32_1 --out " + only);
+  ASSERT_EQ(r.status, 0) << r.out;
+  auto read = [](const std::string& f) {
+    std::FILE* h = std::fopen(f.c_str(), "rb");
+    std::string s;
+    for (int c; h && (c = std::fgetc(h)) != EOF;) s.push_back(char(c));
+    if (h) std::fclose(h);
+    return s;
+  };
+  const std::string a = read(q4 + "/kernels/kernels.json"), b = read(only + "/kernels/kernels.json");
+  EXPECT_FALSE(a.empty());
+  EXPECT_EQ(a, b) << "slm kernels and slm export disagree";
+  EXPECT_TRUE(has(a, "\"program\""));
+  r = run_slm("kernels " + fixture("qwen2") + " --quant q0f32 --out " + only);
+  EXPECT_EQ(r.status, 2) << r.out;
+  EXPECT_TRUE(has(r.out, "q4 schemes")) << r.out;
+}
+
 }  // namespace

@@ -213,7 +213,21 @@ async function attention(ctx) {
     const q = f32s(r, T * H * D, -1, 1);
     const kc = f32s(r, S * HKV * D, -1, 1), vc = f32s(r, S * HKV * D, -1, 1);
     for (let i = (pos0 + T) * HKV * D; i < S * HKV * D; i++) kc[i] = vc[i] = NaN;  // never read
-    const o = new Float32Array((await runKernel(ctx.dev, k, ctx.code, { inputs: { q, k_cache: kc, v_cache: vc }, vars: { T, S }, uniforms: { T, pos0 } })).out);
+    let o;
+    if (v.SPLIT) {  // per-chunk partials, combined here in double precision (attention_merge has its own check)
+      const nsplit = Math.ceil(S / v.WG);
+      const part = new Float32Array((await runKernel(ctx.dev, k, ctx.code, { inputs: { q, k_cache: kc, v_cache: vc },
+                                                                             vars: { T, S }, uniforms: { T, pos0, nsplit } })).part);
+      o = new Float64Array(T * H * D);
+      for (let th = 0; th < T * H; th++) {
+        const rows = Array.from({ length: nsplit }, (_, i) => part.subarray((th * nsplit + i) * (D + 2), (th * nsplit + i + 1) * (D + 2)));
+        const mx = Math.max(...rows.map((r0) => r0[0]));
+        const l = rows.reduce((a, r0) => a + r0[1] * Math.exp(r0[0] - mx), 0);
+        for (let d = 0; d < D; d++) o[th * D + d] = rows.reduce((a, r0) => a + r0[2 + d] * Math.exp(r0[0] - mx), 0) / l;
+      }
+    } else {
+      o = new Float32Array((await runKernel(ctx.dev, k, ctx.code, { inputs: { q, k_cache: kc, v_cache: vc }, vars: { T, S }, uniforms: { T, pos0 } })).out);
+    }
     const want = new Float64Array(T * H * D);
     for (let h = 0; h < H; h++) {
       const hk = Math.floor(h / (H / HKV));
@@ -241,6 +255,37 @@ async function attention(ctx) {
       }
     }
     results.push({ what: `out T=${T} pos0=${pos0}`, ...relErr(o, want), tol: 1e-5 });
+  }
+  return results;
+}
+
+// attention_merge: random partials (m, l, acc) per chunk, some chunks empty (m = -3e38, l = 0, acc = 0).
+async function attentionMerge(ctx) {
+  const { kernel: k, r } = ctx, { H, D } = k.values;
+  const results = [];
+  for (const [T, nsplit] of [[1, 5], [2, 1], [1, 9]]) {
+    const part = new Float32Array(T * H * nsplit * (D + 2));
+    for (let c = 0; c < T * H * nsplit; c++) {
+      const at = c * (D + 2);
+      const empty = nsplit > 1 && c % nsplit === nsplit - 1;
+      part[at] = empty ? -3e38 : (r() * 2 - 1) * 20;
+      part[at + 1] = empty ? 0 : 1 + r() * 60;
+      for (let d = 0; d < D; d++) part[at + 2 + d] = empty ? 0 : (r() * 2 - 1) * part[at + 1];
+    }
+    const S = nsplit * k.values.SPLIT_WG;
+    const o = new Float32Array((await runKernel(ctx.dev, k, ctx.code, { inputs: { part }, vars: { T, S }, uniforms: { T, nsplit } })).out);
+    const want = new Float64Array(T * H * D);
+    for (let th = 0; th < T * H; th++) {
+      let mx = -Infinity, l = 0;
+      for (let i = 0; i < nsplit; i++) mx = Math.max(mx, part[(th * nsplit + i) * (D + 2)]);
+      for (let i = 0; i < nsplit; i++) { const at = (th * nsplit + i) * (D + 2); l += part[at + 1] * Math.exp(part[at] - mx); }
+      for (let d = 0; d < D; d++) {
+        let acc = 0;
+        for (let i = 0; i < nsplit; i++) { const at = (th * nsplit + i) * (D + 2); acc += part[at + 2 + d] * Math.exp(part[at] - mx); }
+        want[th * D + d] = acc / l;
+      }
+    }
+    results.push({ what: `out T=${T} nsplit=${nsplit}`, ...relErr(o, want), tol: 1e-5 });
   }
   return results;
 }
@@ -342,6 +387,7 @@ export const CASES = {
   'rmsnorm.wgsl': rmsnorm,
   'rope_kv.wgsl': ropeKv,
   'attention.wgsl': attention,
+  'attention_merge.wgsl': attentionMerge,
   'gated_act.wgsl': gatedAct,
   'add.wgsl': add,
   'argmax.wgsl': argmax,

@@ -189,9 +189,38 @@ export async function createModel(ctx) {
     return buf;
   };
 
-  // Steps: pipeline, bind group, uniform buffer and the uniform's expressions.
+  // Uniform buffers are shared by every step with the same fields and value expressions (most steps of a
+  // forward: {x_row: 0}, {T, pos0}, {rows: T}), so a token costs a handful of small writes, not one per
+  // dispatch; a buffer is rewritten only when its values change.
+  const uniformSets = { prefill: new Map(), decode: new Map(), head: new Map() };
+  const sharedUniform = (k, exprs, section) => {
+    const uniforms = uniformSets[section];
+    const layout = k.uniform.fields.map((f) => `${f.name}:${f.type}@${f.offset}`).join(',');
+    const key = `${k.uniform.bytes}|${layout}|${JSON.stringify(exprs)}`;
+    if (!uniforms.has(key)) {
+      const compiled = k.uniform.fields.map((f) => {
+        if (!(f.name in exprs)) throw new ModelError(`[model_gpu] ${k.name}: uniform field ${f.name} has no value in the program`);
+        return [f.name, exprs[f.name]];
+      });
+      uniforms.set(key, { buffer: makeBuffer(`uniform ${JSON.stringify(exprs)}`, k.uniform.bytes, U.UNIFORM | U.COPY_DST),
+                          kernel: k, compiled, last: '' });
+    }
+    return uniforms.get(key);
+  };
+  const writeUniforms = (section, v) => {
+    for (const u of uniformSets[section].values()) {
+      const vals = {};
+      for (const [f, e] of u.compiled) vals[f] = evalExpr(e, v);
+      const sig = JSON.stringify(vals);
+      if (sig === u.last) continue;
+      device.queue.writeBuffer(u.buffer, 0, packUniform(u.kernel, vals));
+      u.last = sig;
+    }
+  };
+
+  // Steps: pipeline, bind group, uniform buffer.
   // hostUniform: the runtime packs the uniform itself (the sampling head's temperature, u, …).
-  const compile = (s, hostUniform = false) => {
+  const compile = (s, section, hostUniform = false) => {
     const k = kernels.get(s.kernel);
     if (!k) throw new ModelError(`[model_gpu] the program names kernel ${s.kernel}, which kernels.json lacks`);
     const entries = k.bindings.map((b, i) => {
@@ -208,30 +237,64 @@ export async function createModel(ctx) {
     });
     let uniform = null;
     if (k.uniform) {
-      uniform = makeBuffer(`${s.kernel}.uniform`, k.uniform.bytes, U.UNIFORM | U.COPY_DST);
-      entries.push({ binding: k.uniform.binding, resource: { buffer: uniform } });
+      uniform = hostUniform ? { buffer: makeBuffer(`${s.kernel}.uniform`, k.uniform.bytes, U.UNIFORM | U.COPY_DST) }
+                            : sharedUniform(k, s.uniform ?? {}, section);
+      entries.push({ binding: k.uniform.binding, resource: { buffer: uniform.buffer } });
     }
     const pipeline = pipelines.get(s.kernel);
     const bindGroup = device.createBindGroup({ layout: pipeline.getBindGroupLayout(0), entries, label: s.kernel });
-    return { kernel: k, pipeline, bindGroup, uniform, hostUniform, exprs: s.uniform ?? {} };
+    return { kernel: k, pipeline, bindGroup, uniform, hostUniform, section, gridT: -1, gridN: 0 };
   };
-  const prefillSteps = prog.prefill.map((s) => compile(s)), decodeSteps = prog.decode.map((s) => compile(s));
-  const greedyStep = compile(prog.greedy), sampleStep = compile(prog.sample, true);
+  const prefillSteps = prog.prefill.map((s) => compile(s, 'prefill')), decodeSteps = prog.decode.map((s) => compile(s, 'decode'));
+  const greedyStep = compile(prog.greedy, 'head'), sampleStep = compile(prog.sample, 'head', true);
   let rng = null, rngSeed = null, pos = 0;
-  const stats = { prefillTokens: 0, prefillSeconds: 0, decodeTokens: 0, decodeSeconds: 0 };
+  // Counters for benches/web/bench_model_gpu.mjs: dispatches, queue submits and read-back bytes so far.
+  const stats = { prefillTokens: 0, prefillSeconds: 0, decodeTokens: 0, decodeSeconds: 0, dispatches: 0, submits: 0,
+                  readbackBytes: 0 };
 
   const encodeSteps = (pass, steps, v) => {
     for (const st of steps) {
-      if (st.uniform && !st.hostUniform) {
-        const vals = {};
-        for (const [f, e] of Object.entries(st.exprs)) vals[f] = evalExpr(e, v);
-        device.queue.writeBuffer(st.uniform, 0, packUniform(st.kernel, vals));
-      }
       pass.setPipeline(st.pipeline);
       pass.setBindGroup(0, st.bindGroup);
-      const n = typeof st.kernel.grid === 'number' ? st.kernel.grid : evalExpr(st.kernel.grid, v);
-      if (n > 0) pass.dispatchWorkgroups(...dispatchSize(n, maxPerDim));
+      if (st.gridT !== v.T) {  // grids depend on T only (S, P, M are fixed): evaluated once per T
+        st.gridN = typeof st.kernel.grid === 'number' ? st.kernel.grid : evalExpr(st.kernel.grid, v);
+        st.gridT = v.T;
+      }
+      const n = st.gridN;
+      if (n > 0) { pass.dispatchWorkgroups(...dispatchSize(n, maxPerDim)); stats.dispatches++; }
     }
+  };
+
+  // ctx.profile (needs the timestamp-query feature): every step in its own compute pass with begin/end
+  // timestamps, summed per kernel in stats().profile {kernel: {calls, us}} — for benches; the passes add
+  // their own small cost, so whole-token timings are taken without it.
+  if (ctx.profile && ctx.returnLogits) throw new ModelError('[model_gpu] profile and returnLogits do not go together');
+  const maxSteps = Math.max(prog.prefill.length, prog.decode.length) + 1;
+  const prof = ctx.profile ? {
+    set: device.createQuerySet({ type: 'timestamp', count: 2 * maxSteps }),
+    resolve: makeBuffer('profile-resolve', 16 * maxSteps, U.COPY_SRC | 0x200 /* QUERY_RESOLVE */),
+    read: makeBuffer('profile-read', 16 * maxSteps, U.MAP_READ | U.COPY_DST),
+  } : null;
+  if (prof) stats.profile = {};
+  const encodeProfiled = (enc, steps, v) => {
+    steps.forEach((st, i) => {
+      const pass = enc.beginComputePass({ timestampWrites: { querySet: prof.set, beginningOfPassWriteIndex: 2 * i,
+                                                             endOfPassWriteIndex: 2 * i + 1 } });
+      encodeSteps(pass, [st], v);
+      pass.end();
+    });
+    enc.resolveQuerySet(prof.set, 0, 2 * steps.length, prof.resolve, 0);
+    enc.copyBufferToBuffer(prof.resolve, 0, prof.read, 0, 16 * steps.length);
+  };
+  const collectProfile = async (steps) => {
+    await prof.read.mapAsync(1);
+    const t = new BigUint64Array(prof.read.getMappedRange().slice(0));
+    prof.read.unmap();
+    steps.forEach((st, i) => {
+      const e = (stats.profile[st.kernel.name] ??= { calls: 0, us: 0 });
+      e.calls++;
+      e.us += Number(t[2 * i + 1] - t[2 * i]) / 1000;
+    });
   };
 
   // Chooses the head: argmax without sampling or penalty, else the sampling kernel with a host-drawn u.
@@ -242,7 +305,7 @@ export async function createModel(ctx) {
     if (seen.length) device.queue.writeBuffer(buffers.get('penalty_ids'), 0, Uint32Array.from(seen));
     if (rng === null || rngSeed !== (sampling.seed ?? 0)) { rngSeed = sampling.seed ?? 0; rng = makeRng(rngSeed); }
     const topK = sampling.top_k > 0 ? Math.min(sampling.top_k, V) : V;
-    device.queue.writeBuffer(sampleStep.uniform, 0, packUniform(sampleStep.kernel, {
+    device.queue.writeBuffer(sampleStep.uniform.buffer, 0, packUniform(sampleStep.kernel, {
       temperature: temp, top_k: topK, top_p: sampling.top_p > 0 && sampling.top_p <= 1 ? sampling.top_p : 1,
       penalty: pen, n_penalty: seen.length, u: temp > 0 ? rng() : 0,
     }));
@@ -259,22 +322,30 @@ export async function createModel(ctx) {
       return x;
     }));
     const v = { ...vars, T, pos0: pos };
+    writeUniforms(steps === prefillSteps ? 'prefill' : 'decode', v);
+    writeUniforms('head', v);
     const enc = device.createCommandEncoder();
-    const pass = enc.beginComputePass();
-    encodeSteps(pass, steps, v);
     const head = headStep(sampling);
-    if (logitsReadback) {
+    if (prof) {
+      encodeProfiled(enc, [...steps, head], v);
+      if (logitsReadback) enc.copyBufferToBuffer(buffers.get('logits'), 0, logitsReadback, 0, V * 4);
+    } else if (logitsReadback) {
+      const pass = enc.beginComputePass();
+      encodeSteps(pass, steps, v);
       pass.end();
       enc.copyBufferToBuffer(buffers.get('logits'), 0, logitsReadback, 0, V * 4);
       const pass2 = enc.beginComputePass();
       encodeSteps(pass2, [head], v);
       pass2.end();
     } else {
-      encodeSteps(pass, [head], v);
+      const pass = enc.beginComputePass();
+      encodeSteps(pass, [...steps, head], v);
       pass.end();
     }
     enc.copyBufferToBuffer(buffers.get('out'), 0, readback, 0, 16);
     device.queue.submit([enc.finish()]);
+    stats.submits++;
+    stats.readbackBytes += 16 + (logitsReadback ? V * 4 : 0);
     await readback.mapAsync(1);
     const token = new Uint32Array(readback.getMappedRange().slice(0))[0];
     readback.unmap();
@@ -284,6 +355,7 @@ export async function createModel(ctx) {
       logits = new Float32Array(logitsReadback.getMappedRange().slice(0));
       logitsReadback.unmap();
     }
+    if (prof) await collectProfile([...steps, head]);
     pos += T;
     return logits ? { token, logits } : { token };
   };

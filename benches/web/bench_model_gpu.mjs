@@ -1,0 +1,209 @@
+// The browser model library's speed on a real GPU, through Dawn for Node: a model's generated kernels
+// (`slm kernels MODEL_DIR --quant q4f32_1 --out DIR`, or an export) run by web/runtime/model_gpu.mjs with
+// random int4 weights of the model's shapes. Reports, as JSON lines:
+//   - the peer measured in the same run: a streaming-read WGSL kernel's bandwidth (GB/s) over a 1 GiB buffer;
+//   - prefill tok/s (one chunk of --prefill tokens) and decode tok/s (--decode greedy tokens after it);
+//   - dispatches, submits and read-back bytes per decoded token;
+//   - weight bytes per decoded token and the bound they imply (bytes ÷ the measured bandwidth), and the
+//     fraction of it reached;
+//   - per int4 GEMV kernel: GB/s of its weight stream, run alone back to back (R dispatches in one pass).
+//   node benches/web/bench_model_gpu.mjs DIR [--prefill 512] [--decode 128] [--context 2048] [--bw-mb 1024]
+//                                            [--label NAME]
+// Random weights: codes uniform, scales 1/(4·sqrt(K)) so activations stay finite; the speed of these kernels
+// does not depend on the values. Needs the npm `webgpu` package (on the GPU machine: .gpukit, docs/performance.md).
+import fs from 'node:fs';
+import path from 'node:path';
+
+import { evalExpr } from '../../web/kernels/manifest.mjs';
+import { createModel } from '../../web/runtime/model_gpu.mjs';
+
+const args = process.argv.slice(2);
+const dir = args[0];
+const opt = (name, def) => { const i = args.indexOf(name); return i >= 0 ? args[i + 1] : def; };
+const prefillN = Number(opt('--prefill', 512)), decodeN = Number(opt('--decode', 128));
+const context = Number(opt('--context', 2048)), bwMB = Number(opt('--bw-mb', 1024)), label = opt('--label', path.basename(path.resolve(dir ?? '.')));
+if (!dir) { console.error('usage: node benches/web/bench_model_gpu.mjs DIR [--prefill N] [--decode N] [--context N]'); process.exit(2); }
+
+const { create, globals } = await import('webgpu');
+Object.assign(globalThis, globals);
+const gpu = create([]);
+const adapter = await gpu.requestAdapter({ powerPreference: 'high-performance' });
+if (!adapter) { console.error('no WebGPU adapter'); process.exit(1); }
+const L = adapter.limits;
+const f16 = adapter.features.has('shader-f16'), ts = adapter.features.has('timestamp-query');
+const device = await adapter.requestDevice({
+  requiredFeatures: [...(f16 ? ['shader-f16'] : []), ...(ts ? ['timestamp-query'] : [])],
+  requiredLimits: { maxStorageBufferBindingSize: L.maxStorageBufferBindingSize, maxBufferSize: L.maxBufferSize },
+});
+device.addEventListener?.('uncapturederror', (e) => console.error('[webgpu]', e.error?.message));
+const info = adapter.info ?? {};
+const now = () => performance.now();
+const emit = (o) => console.log(JSON.stringify({ model: label, ...o }));
+
+// ---- the peer: streaming-read bandwidth -------------------------------------------------------------------
+async function readBandwidth() {
+  const bytes = Math.min(bwMB * 2 ** 20, L.maxStorageBufferBindingSize, L.maxBufferSize) & ~0xffff;
+  const src = device.createBuffer({ size: bytes, usage: GPUBufferUsage.STORAGE });
+  const WG = 256, NWG = 4096;
+  const sink = device.createBuffer({ size: WG * NWG * 4, usage: GPUBufferUsage.STORAGE });
+  const module = device.createShaderModule({ code: `
+@group(0) @binding(0) var<storage, read> a: array<vec4<u32>>;
+@group(0) @binding(1) var<storage, read_write> o: array<u32>;
+@compute @workgroup_size(${WG}) fn main(@builtin(global_invocation_id) g: vec3<u32>, @builtin(num_workgroups) n: vec3<u32>) {
+  var acc = vec4<u32>(0u);
+  for (var i = g.x; i < arrayLength(&a); i += n.x * ${WG}u) { acc ^= a[i]; }
+  o[g.x] = acc.x ^ acc.y ^ acc.z ^ acc.w;
+}` });
+  const pipe = device.createComputePipeline({ layout: 'auto', compute: { module, entryPoint: 'main' } });
+  const bg = device.createBindGroup({ layout: pipe.getBindGroupLayout(0), entries: [
+    { binding: 0, resource: { buffer: src } }, { binding: 1, resource: { buffer: sink } }] });
+  const run = async (n) => {
+    const enc = device.createCommandEncoder();
+    const p = enc.beginComputePass();
+    p.setPipeline(pipe);
+    p.setBindGroup(0, bg);
+    for (let k = 0; k < n; ++k) p.dispatchWorkgroups(NWG);
+    p.end();
+    const t0 = now();
+    device.queue.submit([enc.finish()]);
+    await device.queue.onSubmittedWorkDone();
+    return (now() - t0) / 1000;
+  };
+  await run(2);
+  const r = [];
+  for (let i = 0; i < 5; ++i) r.push(20 * bytes / (await run(20)) / 1e9);
+  r.sort((a, b) => a - b);
+  src.destroy();
+  sink.destroy();
+  return r[2];
+}
+
+// ---- random weights of the kernels' shapes ----------------------------------------------------------------
+const manifest = JSON.parse(fs.readFileSync(path.join(dir, 'kernels', 'kernels.json'), 'utf8'));
+const kernels = new Map(manifest.kernels.map((k) => [k.name, k]));
+function synthTensors() {
+  const tensors = new Map();
+  let seed = 1;
+  const rnd = () => { seed = (Math.imul(seed, 1664525) + 1013904223) >>> 0; return seed; };
+  const steps = [...manifest.program.prefill, ...manifest.program.decode];
+  for (const st of steps) {
+    const k = kernels.get(st.kernel);
+    for (const b of k.bindings) {
+      const src = st.bind[b.name];
+      if (!src?.param || tensors.has(src.param)) continue;
+      const bytes = evalExpr(b.bytes, { T: 1, S: 1, P: 1, M: 1 });
+      if (/u32/.test(b.type)) {
+        const w = new Uint32Array(bytes / 4);
+        for (let i = 0; i < w.length; ++i) w[i] = rnd();
+        tensors.set(src.param, { dtype: 'uint32', data: w, bytes: new Uint8Array(w.buffer) });
+      } else {
+        const K = k.values.K ?? manifest.constants.C;
+        const isScale = /q_scale/.test(src.param);
+        const v = isScale ? 1 / (4 * Math.sqrt(K)) : /bias/.test(src.param) ? 0 : 1;
+        const n = bytes / (/f16/.test(b.type) ? 2 : 4);
+        const data = new Float32Array(n).fill(v);
+        tensors.set(src.param, { dtype: 'float32', data, bytes: new Uint8Array(data.buffer) });
+      }
+    }
+  }
+  return tensors;
+}
+
+// Weight bytes a decode step reads: every bound parameter once, except the embedding gather (one row).
+function decodeWeightBytes(tensors) {
+  const seen = new Set();
+  let total = 0;
+  for (const st of manifest.program.decode) {
+    for (const src of Object.values(st.bind)) {
+      if (!src.param || seen.has(`${st.kernel}:${src.param}`)) continue;
+      seen.add(`${st.kernel}:${src.param}`);
+      const t = tensors.get(src.param);
+      total += st.kernel === 'embed' ? t.bytes.byteLength / manifest.constants.V : t.bytes.byteLength;
+    }
+  }
+  return total;
+}
+
+// ---- per-GEMV kernel bandwidth ------------------------------------------------------------------------------
+async function gemvBandwidth(name, R = 200) {
+  const k = kernels.get(name);
+  const code = fs.readFileSync(path.join(dir, 'kernels', k.file), 'utf8');
+  const module = device.createShaderModule({ code });
+  const pipe = await device.createComputePipelineAsync({ layout: 'auto', compute: { module, entryPoint: 'main' } });
+  let weightBytes = 0;
+  const entries = k.bindings.map((b) => {
+    const bytes = Math.max(16, Math.ceil(evalExpr(b.bytes, { T: 1, S: 1, P: 1, M: 1 }) / 16) * 16);
+    if (b.name === 'qw' || b.name === 'qs') weightBytes += bytes;
+    return { binding: b.binding, resource: { buffer: device.createBuffer({ size: bytes, usage: GPUBufferUsage.STORAGE }) } };
+  });
+  if (k.uniform) entries.push({ binding: k.uniform.binding, resource: { buffer: device.createBuffer({ size: k.uniform.bytes, usage: GPUBufferUsage.UNIFORM }) } });
+  const bg = device.createBindGroup({ layout: pipe.getBindGroupLayout(0), entries });
+  const grid = evalExpr(k.grid, { T: 1 });
+  const run = async (n) => {
+    const enc = device.createCommandEncoder();
+    const p = enc.beginComputePass();
+    p.setPipeline(pipe);
+    p.setBindGroup(0, bg);
+    for (let i = 0; i < n; ++i) p.dispatchWorkgroups(Math.min(grid, 65535), Math.ceil(grid / 65535));
+    p.end();
+    const t0 = now();
+    device.queue.submit([enc.finish()]);
+    await device.queue.onSubmittedWorkDone();
+    return (now() - t0) / 1000;
+  };
+  await run(10);
+  const r = [];
+  for (let i = 0; i < 5; ++i) r.push(await run(R));
+  r.sort((a, b) => a - b);
+  const us = r[2] / R * 1e6;
+  return { kernel: name, K: k.values.K, N: k.values.N, weight_MB: weightBytes / 1e6, us_per_call: us,
+           GBps: weightBytes / (us / 1e6) / 1e9 };
+}
+
+const bw = await readBandwidth();
+emit({ what: 'peer', adapter: info.description || info.device || info.vendor, shader_f16: f16,
+       quantization: manifest.quantization, read_GBps: bw });
+const tensors = synthTensors();
+const config = { prefill_chunk_size: prefillN, context_window_size: context };
+const files = { text: async (n) => fs.readFileSync(path.join(dir, n), 'utf8') };
+const model = await createModel({ device, shaderF16: f16, config, tensors, files, maxContext: context });
+const rng = (() => { let s = 7; return () => { s = (Math.imul(s, 1103515245) + 12345) >>> 0; return s % (manifest.constants.V - 3) + 3; }; })();
+const prompt = Int32Array.from({ length: prefillN }, rng);
+const greedy = { temperature: 0 };
+await model.prefill(prompt.slice(0, 16), greedy);  // warm-up: pipelines, first submits
+model.resetKV();
+let t0 = now();
+let step = await model.prefill(prompt, greedy);
+const prefillS = (now() - t0) / 1000;
+const before = model.stats();
+t0 = now();
+for (let i = 0; i < decodeN; ++i) step = await model.decode(step.token, greedy);
+const decodeS = (now() - t0) / 1000;
+const after = model.stats();
+const bytes = decodeWeightBytes(tensors);
+const decodeTokS = decodeN / decodeS, boundTokS = bw * 1e9 / bytes;
+emit({ what: 'model', prefill_tokens: prefillN, prefill_tok_s: prefillN / prefillS, decode_tokens: decodeN,
+       decode_tok_s: decodeTokS, ms_per_token: 1000 / decodeTokS,
+       dispatches_per_token: (after.dispatches - before.dispatches) / decodeN,
+       submits_per_token: (after.submits - before.submits) / decodeN,
+       readback_bytes_per_token: (after.readbackBytes - before.readbackBytes) / decodeN,
+       weight_MB_per_token: bytes / 1e6, bound_tok_s: boundTokS, fraction_of_bound: decodeTokS / boundTokS });
+model.dispose();
+// Where a decoded token's GPU time goes: the same decode with a timestamp around every dispatch.
+if (ts) {
+  const pm = await createModel({ device, shaderF16: f16, config, tensors, files, maxContext: context, profile: true });
+  let st = await pm.prefill(prompt, greedy);
+  const p0 = structuredClone(pm.stats().profile);  // the prefill's share, subtracted below
+  const n = 32;
+  for (let i = 0; i < n; ++i) st = await pm.decode(st.token, greedy);
+  const rows = Object.entries(pm.stats().profile).map(([k, e]) => [k, (e.us - (p0[k]?.us ?? 0)) / n])
+    .filter(([, us]) => us > 0).sort((a, b) => b[1] - a[1]);
+  const total = rows.reduce((a, r) => a + r[1], 0);
+  emit({ what: 'decode_profile', us_per_token_gpu: total, note: 'GPU us per decoded token by kernel, one pass per dispatch',
+         kernels: Object.fromEntries(rows.map(([k, us]) => [k, +us.toFixed(1)])) });
+  pm.dispose();
+}
+for (const name of ['gemv_qkv', 'gemv_o', 'gemv_gate_up', 'gemv_down', 'gemv_lm_head'])
+  if (kernels.has(name)) emit({ what: 'gemv', ...(await gemvBandwidth(name)) });
+device.destroy();
+process.exit(0);
