@@ -325,13 +325,19 @@ json wgsl_gemv_tiling(int64_t K, int64_t N, bool gated, const WgslLimits& l) {
   const uint32_t wg0 = wgsl_workgroup_size(256, l);
   uint64_t tpr = std::min<uint64_t>({32, pow2_ceil(uint64_t(std::max<int64_t>(groups, 1))), wg0});
   uint64_t rpw = std::min<uint64_t>(wg0 / tpr, pow2_ceil(uint64_t(std::max<int64_t>(N, 1))));
-  while (rpw > 1 && tpr * rpw * (gated ? 2 : 1) * 4 > l.max_compute_workgroup_storage_size) rpw /= 2;
-  check_storage("gemv", tpr * rpw * (gated ? 2 : 1) * 4, l);
-  const int64_t num_wg = ceil_div(N, int64_t(rpw));
-  SLM_CHECK(uint64_t(num_wg) <= uint64_t(l.max_compute_workgroups_per_dimension) * l.max_compute_workgroups_per_dimension,
-            "[wgsl] gemv with N = " + std::to_string(N) + " needs more workgroups than a 2-D dispatch allows");
+  const uint64_t red = tpr * rpw * (gated ? 2 : 1) * 4;
+  // x staged CG groups at a time (144 bytes a group: 8 vec4 + 1 of padding) in what the reduction leaves.
+  SLM_CHECK(red + 144 <= l.max_compute_workgroup_storage_size,
+            "[wgsl] gemv needs " + std::to_string(red + 144) + " bytes of workgroup memory, above the limit " +
+                std::to_string(l.max_compute_workgroup_storage_size));
+  int64_t cg = std::min<int64_t>(groups, int64_t((l.max_compute_workgroup_storage_size - red) / 144));
+  if (cg < groups && cg >= int64_t(tpr)) cg -= cg % int64_t(tpr);  // whole rounds of the lanes
+  const int64_t blocks = ceil_div(N, int64_t(rpw));
+  // At most kGemvMaxWorkgroups run; each loops over blocks (about a full wave of a large GPU: 132 SMs × 8).
+  constexpr int64_t kGemvMaxWorkgroups = 1024;
+  const int64_t num_wg = std::min<int64_t>(blocks, kGemvMaxWorkgroups);
   return {{"GROUPS", groups}, {"TPR", tpr}, {"RPW", rpw}, {"WG", tpr * rpw}, {"NUM_WG", num_wg},
-          {"RED_SIZE", tpr * rpw * (gated ? 2 : 1)}};
+          {"RED_SIZE", tpr * rpw * (gated ? 2 : 1)}, {"CG", cg}, {"XS_SIZE", cg * 9}};
 }
 
 json wgsl_gemm_tiling(int64_t K, int64_t N, const WgslLimits& l) {

@@ -77,7 +77,7 @@ TEST(WgslSnapshot, EmittedKernelsMatchTheCommittedSnapshots) {
 }
 
 // Template variants the fixture models do not reach (unquantised and f16 embeddings, Gemma's 1 + w norm,
-// GELU-erf, f16 bias + accumulate), emitted from edited specs so the node test executes them too.
+// GELU-erf, f16 bias + accumulate, chunked/looping GEMVs), emitted from edited specs so the node test executes them too.
 TEST(WgslSnapshot, ExtraVariantsMatchTheCommittedSnapshots) {
   const WgslLimits lim;
   std::vector<WgslKernel> ks;
@@ -115,6 +115,28 @@ TEST(WgslSnapshot, ExtraVariantsMatchTheCommittedSnapshots) {
     b.values["KERNEL"] = b.name;
     b.values["BIAS"] = true;
     ks.push_back(wgsl_emit_kernel(b, lim));
+    // x staged in several chunks (CG < GROUPS) and workgroups looping over several blocks (NUM_WG < blocks):
+    // the large-K and large-N paths of gemv_q4 that the fixture shapes do not reach.
+    WgslKernelSpec c = find("gemv_gate_up");
+    c.name = "gemv_gate_up_chunked_looped" + sfx;
+    c.values["KERNEL"] = c.name;
+    c.values["CG"] = 1;
+    c.values["XS_SIZE"] = 9;
+    c.values["RPW"] = 16;  // 8 blocks of 16 rows, all by one workgroup
+    c.values["WG"] = c.workgroup_size = 2 * 16;
+    c.values["RED_SIZE"] = 2 * 2 * 16;
+    c.values["NUM_WG"] = 1;
+    ks.push_back(wgsl_emit_kernel(c, lim));
+    WgslKernelSpec d = find("gemv_down");
+    d.name = "gemv_down_chunked_looped" + sfx;
+    d.values["KERNEL"] = d.name;
+    d.values["CG"] = 3;
+    d.values["XS_SIZE"] = 27;
+    d.values["RPW"] = 8;  // 8 blocks of 8 rows over 3 workgroups
+    d.values["WG"] = d.workgroup_size = 4 * 8;
+    d.values["RED_SIZE"] = 4 * 8;
+    d.values["NUM_WG"] = 3;
+    ks.push_back(wgsl_emit_kernel(d, lim));
     WgslKernelSpec a = find("gated_act");
     a.name = "gated_act_gelu_tanh" + sfx;
     a.values["KERNEL"] = a.name;
