@@ -164,7 +164,7 @@ void Planner::add_rope_attention() {
     const std::string suffix = std::string("_") + type;
     const RopeParams& rp = sliding ? c.rope_sliding : c.rope_full;
     const bool seq_dependent = rp.rope_type == "dynamic" || rp.rope_type == "longrope";
-    bool inline_rope = opt.rope == WgslRope::Inline || (opt.rope == WgslRope::Auto && rp.rope_type == "default");
+    const bool inline_rope = opt.rope == WgslRope::Inline;
     SLM_CHECK(!(inline_rope && seq_dependent), "[wgsl] rope_type '" + rp.rope_type +
                                                    "' depends on the sequence length: use the table rope (WgslRope::Table)");
     const RopeFreqs fr = rope_freqs(rp, 1);

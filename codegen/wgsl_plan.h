@@ -27,10 +27,11 @@ struct WgslLimits {
   uint64_t max_storage_buffer_binding_size = uint64_t(128) << 20;  // bytes
 };
 
-// How rope_kv gets cos/sin: Inline bakes inv_freq into the shader and evaluates cos/sin there; Table reads a
-// (P, rotary_dim) buffer the runtime fills from rope_table(). Auto: Inline for rope_type "default", Table for
-// the scaled types (linear, llama3, yarn, longrope, dynamic). Inline is refused for dynamic and longrope,
-// whose frequencies depend on the sequence length.
+// How rope_kv gets cos/sin: Table (the default) reads a (P, rotary_dim) buffer the runtime fills from the
+// program's inv_freq (exact: cos/sin in double as rope_table()); Inline bakes inv_freq into the shader and
+// evaluates cos/sin there — WGSL only bounds their error by 2^-11 absolute, and SwiftShader's approximations
+// cost 1e-4 relative on the logits, so it is an option, not the default. Inline is refused for dynamic and
+// longrope, whose frequencies depend on the sequence length. (Auto = Table, kept for callers that name it.)
 enum class WgslRope { Auto, Inline, Table };
 
 struct WgslOptions {

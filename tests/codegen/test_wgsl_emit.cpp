@@ -137,6 +137,13 @@ TEST(WgslSnapshot, ExtraVariantsMatchTheCommittedSnapshots) {
     d.values["RED_SIZE"] = 4 * 8;
     d.values["NUM_WG"] = 3;
     ks.push_back(wgsl_emit_kernel(d, lim));
+    // cos/sin in the shader (WgslRope::Inline) instead of the runtime's table.
+    WgslKernelSpec ri = find("rope_kv_full");
+    ri.name = "rope_kv_inline" + sfx;
+    ri.values["KERNEL"] = ri.name;
+    ri.values["ROPE_INLINE"] = true;
+    ri.values["ROPE_DOC"] = "computed in the shader from the baked inv_freq (default)";
+    ks.push_back(wgsl_emit_kernel(ri, lim));
     WgslKernelSpec a = find("gated_act");
     a.name = "gated_act_gelu_tanh" + sfx;
     a.values["KERNEL"] = a.name;
@@ -285,7 +292,7 @@ TEST(WgslPlan, FamiliesGetTheirKernels) {
   EXPECT_TRUE(qkv["BIAS"].get<bool>());
   EXPECT_EQ(qkv["N"].get<int>(), (4 + 2 * 2) * 16);
   EXPECT_TRUE(kernel(q, "gemv_o").info["values"]["ACCUMULATE"].get<bool>());
-  EXPECT_TRUE(kernel(q, "rope_kv_full").info["values"]["ROPE_INLINE"].get<bool>());
+  EXPECT_FALSE(kernel(q, "rope_kv_full").info["values"]["ROPE_INLINE"].get<bool>());  // table by default (exact cos/sin)
   // Inline inv_freq = theta^(-2i/D) as rope_freqs computes it.
   const RopeFreqs fr = rope_freqs(fixture_config("qwen2").rope_full, 1);
   const json& inv = kernel(q, "rope_kv_full").info["values"]["INV_FREQ"];
@@ -308,9 +315,7 @@ TEST(WgslPlan, FamiliesGetTheirKernels) {
   EXPECT_EQ(kernel(g3, "gemv_v").info["values"]["OUT_OFFSET"].get<int64_t>(),
             (g3c.num_attention_heads + g3c.num_key_value_heads) * g3c.head_dim);
   EXPECT_TRUE(kernel(g3, "rope_kv_full").info["values"]["QK_NORM"].get<bool>());
-  EXPECT_FALSE(kernel(g3, "rope_kv_full").info["values"]["ROPE_INLINE"].get<bool>());  // linear-scaled: table
-  EXPECT_TRUE(kernel(g3, "rope_kv_sliding").info["values"]["ROPE_INLINE"].get<bool>());
-
+  for (const char* r : {"rope_kv_full", "rope_kv_sliding"}) EXPECT_FALSE(kernel(g3, r).info["values"]["ROPE_INLINE"].get<bool>());
   const ModelConfig phi = fixture_config("phi3_longrope");
   const WgslKernelSet p3 = emit_wgsl_kernels(phi, quant::Scheme::Q4F32_1);
   EXPECT_EQ(kernel(p3, "rope_kv_full").info["values"]["ROT"].get<int64_t>(), rope_rotary_dim(phi.rope_full));

@@ -73,8 +73,14 @@ TEST(WgslProgram, LongropeHasTwoRangesAndRecomputesAtTheSwitch) {
   ASSERT_EQ(ranges.size(), 2u);
   EXPECT_EQ(prog["recompute_at"], c.rope_full.original_max_position_embeddings);
   EXPECT_NE(ranges[0]["inv_freq"], ranges[1]["inv_freq"]);  // short vs long factors
-  // Default rope is computed in the shader: no table.
-  EXPECT_TRUE(emit_wgsl_kernels(fixture_config("qwen2"), quant::Scheme::Q4F32_1).manifest["program"]["rope_tables"].empty());
+  // Default rope: one range, the table filled by the runtime (exact cos/sin), unless Inline is asked for.
+  const json q = emit_wgsl_kernels(fixture_config("qwen2"), quant::Scheme::Q4F32_1).manifest["program"];
+  ASSERT_EQ(q["rope_tables"].size(), 1u);
+  EXPECT_EQ(q["rope_tables"][0]["ranges"].size(), 1u);
+  EXPECT_EQ(q["recompute_at"], 0);
+  WgslOptions inline_rope;
+  inline_rope.rope = WgslRope::Inline;
+  EXPECT_TRUE(emit_wgsl_kernels(fixture_config("qwen2"), quant::Scheme::Q4F32_1, inline_rope).manifest["program"]["rope_tables"].empty());
 }
 
 }  // namespace

@@ -14,7 +14,7 @@ import { recordView, validateTensorCache } from '../../web/runtime/loader.mjs';
 import { createModel } from '../../web/runtime/model_gpu.mjs';
 import { SKIP, loadWebgpu, openDevice } from './wgsl_harness.mjs';
 
-const LOGIT_BOUND = 2e-4;  // max |gpu − native| / max |native| per position (f32, other summation order)
+const LOGIT_BOUND = 2e-5;  // max |gpu − native| / max |native| (f32, other summation order; measured ≤ 1.1e-6)
 const GEN_TOKENS = 32;
 
 const [slm, modelDir, scheme] = process.argv.slice(2);
