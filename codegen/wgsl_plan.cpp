@@ -212,12 +212,16 @@ void Planner::add_rope_attention() {
     a.values["SPLIT"] = false;
     // Decode's split form (flash-decoding): a workgroup per chunk of WG keys, merged by attention_merge.
     WgslKernelSpec split = a;
+    // Chunks of 32 keys: twice the workgroups of 64 and half the serial V loop per workgroup.
+    split.workgroup_size = wgsl_workgroup_size(32, opt.limits);
+    split.values["WG"] = split.workgroup_size;
+    split.values["DPT"] = ceil_div(D, split.workgroup_size);
     split.name = a.name + "_split";
     split.tmpl = "attention_split";
     split.role = a.role + ", one chunk of keys per workgroup (decode; attention_merge combines)";
     split.values["KERNEL"] = split.name;
     split.values["SPLIT"] = true;
-    split_wg = a.workgroup_size;
+    split_wg = split.workgroup_size;
     plan.kernels.push_back(std::move(a));
     plan.kernels.push_back(std::move(split));
   }

@@ -7,6 +7,8 @@ const H: u32 = {{H}}u;
 const D: u32 = {{D}}u;
 const WG: u32 = {{WG}}u;
 
+var<workgroup> red: array<f32, {{WG}}>;
+
 @compute @workgroup_size({{WG}})
 fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3<u32>,
         @builtin(num_workgroups) nwg: vec3<u32>) {
@@ -17,15 +19,35 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
     return;
   }
   let base = (t * H + h) * p.nsplit * (D + 2u);
+  // M = max m_i and L = Σ l_i·e^(m_i − M), each a strided scan over the chunks and a tree over the threads.
   var mx = -3.0e38;
-  for (var i = 0u; i < p.nsplit; i++) {
+  for (var i = lid; i < p.nsplit; i += WG) {
     mx = max(mx, part[base + i * (D + 2u)]);
   }
+  red[lid] = mx;
+  workgroupBarrier();
+  for (var s = WG / 2u; s > 0u; s >>= 1u) {
+    if (lid < s) {
+      red[lid] = max(red[lid], red[lid + s]);
+    }
+    workgroupBarrier();
+  }
+  mx = red[0];
+  workgroupBarrier();
   var l = 0.0;
-  for (var i = 0u; i < p.nsplit; i++) {
+  for (var i = lid; i < p.nsplit; i += WG) {
     let at = base + i * (D + 2u);
     l += part[at + 1u] * exp(part[at] - mx);
   }
+  red[lid] = l;
+  workgroupBarrier();
+  for (var s = WG / 2u; s > 0u; s >>= 1u) {
+    if (lid < s) {
+      red[lid] += red[lid + s];
+    }
+    workgroupBarrier();
+  }
+  l = red[0];
   for (var d = lid; d < D; d += WG) {
     var acc = 0.0;
     for (var i = 0u; i < p.nsplit; i++) {
