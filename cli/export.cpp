@@ -1,12 +1,15 @@
-// slm export --model HF_DIR --quant {q4f16_1,q4f32_1,q0f16,q0f32,auto} --out DIST_DIR [--no-verify]
+// slm export --model HF_DIR --quant {q4f16_1,q4f32_1,q0f16,q0f32,auto} --out DIST_DIR [--no-verify] [--eval-data F]
 // Writes a WebLLM weight directory — params_shard_N.bin + tensor-cache.json (codegen/export_weights.h),
 // mlc-chat-config.json (codegen/chat_config.h), the tokenizer files — into DIST_DIR.tmp-PID, verifies it
 // there (f16-range calibration scan of the original, reload + native forward vs the original, weight error
 // per tensor; in f32, or in bf16 when two f32 copies of the model would not fit in memory, refused when even
 // that does not fit) and only then renames it to DIST_DIR. --quant auto picks q4f16_1 when the scan says f16 is
-// safe, else q4f32_1. The WGSL/WASM model library is not written here (browser issue). docs/mlc_params.md.
+// safe, else q4f32_1. The verification's numbers (and perplexity on --eval-data) go to DIST_DIR/quality.json;
+// q4 exports also get the browser's WGSL kernels and dispatch program in kernels/ (docs/wgsl.md).
+// docs/mlc_params.md.
 #include <algorithm>
 #include <cstdio>
+#include <optional>
 
 #include "cli/common.h"
 #include "cli/progress.h"
@@ -15,6 +18,8 @@
 #include "codegen/export_verify.h"
 #include "codegen/export_weights.h"
 #include "codegen/wgsl_emit.h"
+#include "lora/run_state.h"
+#include "models/chat/template.h"
 #include "models/evaluate.h"
 #include "tensor/error.h"
 
@@ -28,6 +33,7 @@ struct Plan {
   ModelConfig config;
   bool auto_quant = false, verify = true;
   quant::Scheme scheme = quant::Scheme::Q4F16_1;
+  std::optional<EvalData> eval;  // --eval-data: the user's eval text or chat JSONL
 };
 
 std::string trim_slash(std::string p) {
@@ -69,21 +75,44 @@ void print_weight_errors(std::vector<codegen::WeightError> errs) {
                  errs[i].mean_abs, errs[i].max_ref);
 }
 
-void print_quality(const CompareResult& c, ComputeMode mode) {
+void print_quality(const CompareResult& c, ComputeMode mode, const std::string& on) {
   std::fprintf(stderr,
-               "[verify] reloaded export vs original (%s compute) on %lld predicted tokens of the built-in prompts: "
+               "[verify] reloaded export vs original (%s compute) on %lld predicted tokens of %s: "
                "perplexity %.4g -> %.4g, mean KL %.3g nats, top-1 agreement %.1f%%, max |dlogit| %.3g\n",
-               mode == ComputeMode::F32 ? "f32" : "bf16", (long long)c.positions, c.ref.perplexity, c.test.perplexity,
-               c.mean_kl, 100.0 * c.top1_agreement, c.max_abs_logit_diff);
+               mode == ComputeMode::F32 ? "f32" : "bf16", (long long)c.positions, on.c_str(), c.ref.perplexity,
+               c.test.perplexity, c.mean_kl, 100.0 * c.top1_agreement, c.max_abs_logit_diff);
+}
+
+nlohmann::ordered_json compare_json(const CompareResult& c) {
+  return {{"tokens", c.positions}, {"perplexity_original", c.ref.perplexity}, {"perplexity_export", c.test.perplexity},
+          {"mean_kl_nats", c.mean_kl}, {"top1_agreement", c.top1_agreement}, {"max_abs_logit_diff", c.max_abs_logit_diff}};
+}
+
+// DIST/quality.json: the verification's numbers, for `slm pipeline`'s summary and for users' records.
+void write_quality(const Plan& p, const codegen::VerifyReport& r) {
+  nlohmann::ordered_json q = {{"quantization", quant::scheme_info(p.scheme).name},
+                              {"compute", r.mode == ComputeMode::F32 ? "f32" : "bf16"},
+                              {"builtin_prompts", compare_json(r.compare)}};
+  if (r.has_eval) {
+    q["eval"] = compare_json(r.eval_compare);
+    q["eval"]["file"] = p.eval->path;
+    q["eval"]["kind"] = p.eval->kind;
+  }
+  double worst = 0;
+  for (const auto& e : r.weight_errors) worst = std::max(worst, e.max_abs / std::max(e.max_ref, 1e-30));
+  q["weights_worst_max_error_over_max"] = worst;
+  write_file_atomic(p.staging + "/quality.json", q.dump(2) + "\n");
 }
 
 // Reloads the staged export, compares it with the original (codegen::verify_export) and fails on what must
 // not ship (codegen::verify_failure): inf/NaN anywhere in the export's forward, or a q0f32 export that does
 // not reproduce the model.
 void verify_export(const Plan& p, Model& original, const std::vector<std::vector<int32_t>>& prompts) {
-  const codegen::VerifyReport r = codegen::verify_export(p.hf, p.staging, original, prompts);
+  const codegen::VerifyReport r = codegen::verify_export(p.hf, p.staging, original, prompts, p.eval ? &*p.eval : nullptr);
   print_weight_errors(r.weight_errors);
-  print_quality(r.compare, r.mode);
+  print_quality(r.compare, r.mode, "the built-in prompts");
+  if (r.has_eval) print_quality(r.eval_compare, r.mode, p.eval->path + " (" + p.eval->kind + ")");
+  write_quality(p, r);
   if (p.scheme == quant::Scheme::Q0F32)
     std::fprintf(stderr, "[verify] bound: q0f32 must reproduce the model, max |dlogit| <= 1e-3\n");
   else
@@ -152,6 +181,14 @@ int run_export(const Args& a) {
   if (!p.auto_quant && !quant::scheme_from_name(q, &p.scheme))
     throw UsageError{"--quant expects q4f16_1, q4f32_1, q0f16, q0f32 or auto, got '" + q + "'"};
   p.config = load_config(p.hf);
+  if (a.has("--eval-data")) {
+    if (!p.verify) throw UsageError{"--eval-data is measured by the verification: drop --no-verify"};
+    const std::string f = a.str("--eval-data");
+    const Tokenizer tok = Tokenizer::load(p.hf);
+    std::optional<ChatTemplate> tmpl;
+    if (f.size() >= 6 && f.compare(f.size() - 6, 6, ".jsonl") == 0) tmpl = ChatTemplate::from_model_dir(p.hf);
+    p.eval = load_eval_data(f, tok, tmpl ? &*tmpl : nullptr);
+  }
   codegen::check_export_out_dir(p.out);
   codegen::mlc_layout(p.config, p.auto_quant ? quant::Scheme::Q4F16_1 : p.scheme);  // fails early if unsupported
   std::fprintf(stderr, "[export] %s (%s) -> %s, quant %s, verify %s\n", p.hf.c_str(), p.config.model_type.c_str(),
@@ -177,14 +214,16 @@ int run_export(const Args& a) {
 
 Verb make_export_verb() {
   return {"export",
-          "--model HF_DIR --quant {q4f16_1,q4f32_1,q0f16,q0f32,auto} --out DIST_DIR [--no-verify]",
+          "--model HF_DIR --quant {q4f16_1,q4f32_1,q0f16,q0f32,auto} --out DIST_DIR [--no-verify] [--eval-data F]",
           "Write a WebLLM weight directory (tensor-cache.json + shards, mlc-chat-config.json, tokenizer), verified "
           "against the original before it is renamed into place.",
           {},
           {{"--model", "HF_DIR", "Hugging Face model directory (config.json + safetensors)", ""},
            {"--quant", "SCHEME", "q4f16_1, q4f32_1, q0f16, q0f32, or auto (q4f16_1 unless f16 would overflow)", ""},
            {"--out", "DIST_DIR", "output directory (created, or a previous export replaced atomically)", ""},
-           {"--no-verify", "", "skip the calibration scan and the reload-and-compare check", ""}},
+           {"--no-verify", "", "skip the calibration scan and the reload-and-compare check", ""},
+           {"--eval-data", "F", "also compare perplexity of the original and the export on F (text, or chat .jsonl: "
+            "assistant tokens)", ""}},
           run_export};
 }
 

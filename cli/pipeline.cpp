@@ -157,12 +157,14 @@ static int run_pipeline(const Args& a) {
     st.done("merge", h_merge);
   }
   // 3. export (verification on)
-  const std::string quant = a.str("--quant");
-  const uint64_t h_export = inputs_hash({merged}, quant);
-  if (st.fresh("export", h_export, dist + "/tensor-cache.json")) {
+  // Perplexity of the merged model and of its export on the eval file (else the training data).
+  const std::string quant = a.str("--quant"), eval_data = a.was_given("--eval") ? a.str("--eval") : data;
+  const uint64_t h_export = inputs_hash({merged, eval_data}, quant);
+  if (st.fresh("export", h_export, dist + "/quality.json")) {
     std::fprintf(stderr, "[pipeline] export: up to date (%s)\n", dist.c_str());
   } else {
-    if (int rc = run_verb("export", {"--model", merged, "--quant", quant, "--out", dist})) return rc;
+    if (int rc = run_verb("export", {"--model", merged, "--quant", quant, "--out", dist, "--eval-data", eval_data}))
+      return rc;
     st.done("export", h_export);
   }
   // 4. the chat page next to the artifacts: the files web/app_files.json lists; the text module's .wasm is a
@@ -195,8 +197,13 @@ static int run_pipeline(const Args& a) {
   std::printf("merged model    %s (%.1f MB)\n", merged.c_str(), double(dir_bytes(merged)) / 1e6);
   std::printf("export          %s (%s, %.1f MB)\n", dist.c_str(), quant.c_str(), double(dir_bytes(dist)) / 1e6);
   if (fs::exists(dist + "/quality.json")) {
-    nlohmann::json q = nlohmann::json::parse(std::ifstream(dist + "/quality.json"));
-    std::printf("quality         %s\n", q.dump().c_str());
+    const nlohmann::json q = nlohmann::json::parse(std::ifstream(dist + "/quality.json"));
+    if (q.contains("eval"))
+      std::printf("perplexity      merged %.3f  %s %.3f  on %s (%lld tokens; top-1 agreement %.1f%%)\n",
+                  q["eval"]["perplexity_original"].get<double>(), q["quantization"].get<std::string>().c_str(),
+                  q["eval"]["perplexity_export"].get<double>(), q["eval"]["file"].get<std::string>().c_str(),
+                  (long long)q["eval"]["tokens"].get<int64_t>(), 100.0 * q["eval"]["top1_agreement"].get<double>());
+    std::printf("quality report  %s/quality.json\n", dist.c_str());
   }
   if (page)
     std::printf("\nopen the assistant:  slm serve %s\n", dist.c_str());

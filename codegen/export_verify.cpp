@@ -230,7 +230,7 @@ void accumulate(const Tensor& hf, int64_t row0, const Tensor& block, ErrorSum& e
 }  // namespace
 
 VerifyReport verify_export(const std::string& hf_dir, const std::string& export_dir, Model& original,
-                           const std::vector<std::vector<int32_t>>& prompts) {
+                           const std::vector<std::vector<int32_t>>& prompts, const EvalData* eval) {
   const auto t0 = std::chrono::steady_clock::now();
   VerifyReport r;
   r.mode = original.compute_mode();
@@ -249,6 +249,10 @@ VerifyReport verify_export(const std::string& hf_dir, const std::string& export_
   std::vector<EvalSequence> seqs;
   for (const auto& ids : prompts) seqs.push_back({ids, {}});
   r.compare = compare_models(original, *exported, seqs);
+  if (eval) {
+    r.has_eval = true;
+    r.eval_compare = compare_models(original, *exported, eval->sequences);
+  }
   r.scan = calibrate(*exported, prompts, "");
   r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   return r;

@@ -73,15 +73,18 @@ struct VerifyReport {
   ComputeMode mode = ComputeMode::F32;       // of both models
   std::vector<WeightError> weight_errors;    // on the exact dequantised values, whatever the mode
   CompareResult compare;                     // original vs reloaded export on the prompts
+  bool has_eval = false;                     // an eval file was given: eval_compare holds its comparison
+  CompareResult eval_compare;                // original vs reloaded export on the eval file's targets
   Calibration scan;                          // the reloaded export's activations
   double seconds = 0;
 };
 
 // Reloads the export in `export_dir` in original.compute_mode(), measures per-tensor weight error against
 // `hf_dir` as the shards are decoded (one ~4 MiB block at a time), compares next-token distributions on
-// `prompts` and scans the export's activations for inf/NaN.
+// `prompts` (and on `eval`'s sequences when given: perplexity of both on a user's eval text or chat JSONL) and
+// scans the export's activations for inf/NaN.
 VerifyReport verify_export(const std::string& hf_dir, const std::string& export_dir, Model& original,
-                           const std::vector<std::vector<int32_t>>& prompts);
+                           const std::vector<std::vector<int32_t>>& prompts, const EvalData* eval = nullptr);
 
 // "" when the export may ship, else why not: inf/NaN in the export's forward, or a q0f32 export whose logits
 // differ from the original's by more than 1e-3 (in BF16 mode both sides round the same weights the same way,

@@ -5,6 +5,8 @@
 
 #include <cmath>
 #include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
 
 #include "codegen/export_verify.h"
 #include "models/config.h"
@@ -232,6 +234,35 @@ TEST(CliExport, Q4ExportsCarryBrowserKernelsAndSlmKernelsWritesTheSame) {
   r = run_slm("kernels " + fixture("qwen2") + " --quant q0f32 --out " + only);
   EXPECT_EQ(r.status, 2) << r.out;
   EXPECT_TRUE(has(r.out, "q4 schemes")) << r.out;
+}
+
+// --eval-data: quality.json's perplexities of the original and the export on a chat file are what
+// `slm perplexity` computes on each directory independently.
+TEST(CliExport, EvalDataPerplexityInQualityJsonMatchesSlmPerplexity) {
+  const std::string hf = temp("eval_hf"), out = temp("eval_out");
+  fs::create_directories(hf);
+  for (const char* f : {"config.json", "generation_config.json", "model.safetensors"})
+    fs::copy_file(fixture("qwen2") + "/" + f, hf + "/" + f);
+  for (const char* f : {"tokenizer.json", "tokenizer_config.json"})
+    fs::copy_file(std::string(SLM_FIXTURES) + "/chat/tiny_tokenizer/" + f, hf + "/" + f);
+  const std::string data = std::string(SLM_FIXTURES) + "/chat/train_tiny.jsonl";
+  SlmRun r = run_slm("export --model " + hf + " --quant q4f32_1 --out " + out + " --eval-data " + data);
+  ASSERT_EQ(r.status, 0) << r.out;
+  EXPECT_TRUE(has(r.out, "train_tiny.jsonl (chat): perplexity")) << r.out;
+  std::ifstream qf(out + "/quality.json");
+  ASSERT_TRUE(qf.good());
+  const nlohmann::json q = nlohmann::json::parse(qf);
+  auto ppl = [&](const std::string& dir) {
+    SlmRun p = run_slm("perplexity " + dir + " --data " + data);
+    EXPECT_EQ(p.status, 0) << p.out;
+    const size_t at = p.out.rfind("\nperplexity ") + 1;  // the result line, after the settings on stderr
+    return std::stod(p.out.substr(p.out.find_first_of("0123456789", at)));
+  };
+  EXPECT_NEAR(q["eval"]["perplexity_original"].get<double>(), ppl(hf), 1e-5 * ppl(hf));
+  EXPECT_NEAR(q["eval"]["perplexity_export"].get<double>(), ppl(out), 1e-5 * ppl(out));
+  EXPECT_EQ(q["quantization"], "q4f32_1");
+  r = run_slm("export --model " + hf + " --quant q4f32_1 --out " + temp("eval_out2") + " --no-verify --eval-data " + data);
+  EXPECT_EQ(r.status, 2) << r.out;
 }
 
 }  // namespace

@@ -51,10 +51,12 @@ TEST(CliPipeline, RunsEveryStageThenSkipsThemWhenUpToDate) {
   const std::string dist = fresh("slm_pipeline_dist");
   SlmRun r = run_slm("pipeline --model " + tiny_model() + " --out " + dist + kOpts);
   ASSERT_EQ(r.status, 0) << r.out;
-  for (const char* f : {"/mlc-chat-config.json", "/tensor-cache.json", "/tokenizer.json"})
+  for (const char* f : {"/mlc-chat-config.json", "/tensor-cache.json", "/tokenizer.json", "/quality.json",
+                        "/kernels/kernels.json", "/index.html"})
     EXPECT_TRUE(fs::exists(dist + f)) << f;
   EXPECT_TRUE(fs::exists(dist + ".work/run/adapter/adapter_model.safetensors"));
   EXPECT_NE(r.out.find("eval loss       before tuning"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("perplexity      merged"), std::string::npos) << r.out;  // fp vs int4 on the data
   SlmRun again = run_slm("pipeline --model " + tiny_model() + " --out " + dist + kOpts);
   ASSERT_EQ(again.status, 0) << again.out;
   for (const char* stage : {"train: up to date", "merge: up to date", "export: up to date"})
