@@ -157,7 +157,7 @@ void Planner::add_rope_attention() {
   const bool qk_norm = c.model_type == "qwen3" || c.model_type == "gemma3_text";
   bool any_sliding = false;
   for (auto t : c.layer_types) any_sliding |= t == LayerType::SlidingAttention;
-  uint32_t split_wg = 0;
+  int64_t split_kpc = 0;
   for (const char* type : {"full", "sliding"}) {
     const bool sliding = std::string(type) == "sliding";
     if (sliding && !any_sliding) continue;
@@ -209,19 +209,16 @@ void Planner::add_rope_attention() {
     a.values["DPT"] = ceil_div(D, a.workgroup_size);
     a.values["SOFTCAP"] = c.attn_logit_softcapping > 0;
     a.values["CAP"] = c.attn_logit_softcapping;
-    a.values["SPLIT"] = false;
-    // Decode's split form (flash-decoding): a workgroup per chunk of WG keys, merged by attention_merge.
-    WgslKernelSpec split = a;
-    // Chunks of 32 keys: twice the workgroups of 64 and half the serial V loop per workgroup.
-    split.workgroup_size = wgsl_workgroup_size(32, opt.limits);
-    split.values["WG"] = split.workgroup_size;
-    split.values["DPT"] = ceil_div(D, split.workgroup_size);
-    split.name = a.name + "_split";
-    split.tmpl = "attention_split";
-    split.role = a.role + ", one chunk of keys per workgroup (decode; attention_merge combines)";
-    split.values["KERNEL"] = split.name;
-    split.values["SPLIT"] = true;
-    split_wg = split.workgroup_size;
+    // Decode's split form (flash-decoding, attention_decode.wgsl): a workgroup per chunk of KPC keys, LPK = 8
+    // lanes per key; attention_merge combines the chunks.
+    WgslKernelSpec split = spec(a.name + "_split", "attention_split",
+                                a.role + ", a chunk of keys per workgroup (decode; attention_merge combines)",
+                                wgsl_workgroup_size(128, opt.limits));
+    for (const char* k : {"H", "HKV", "D", "SCALE", "WINDOW", "SOFTCAP", "CAP"}) split.values[k] = a.values[k];
+    const int64_t kpc = std::max<int64_t>(1, split.workgroup_size / 8);
+    split.values["KPC"] = kpc;
+    check_storage(split.name, uint64_t(D + split.workgroup_size + kpc) * 4, opt.limits);
+    split_kpc = kpc;
     plan.kernels.push_back(std::move(a));
     plan.kernels.push_back(std::move(split));
   }
@@ -230,7 +227,7 @@ void Planner::add_rope_attention() {
                             wgsl_workgroup_size(uint32_t(std::min<uint64_t>(256, pow2_ceil(uint64_t(D)))), opt.limits));
     m.values["H"] = H;
     m.values["D"] = D;
-    m.values["SPLIT_WG"] = split_wg;
+    m.values["KPC"] = split_kpc;
     plan.kernels.push_back(std::move(m));
   }
   for (int64_t l = 0; l < c.num_hidden_layers; ++l) {

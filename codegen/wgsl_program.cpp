@@ -83,9 +83,9 @@ struct Builder {
     steps.push_back(step(layer["rope_kv"].get<std::string>(), l, rope_kv_buffers(l), {}, {{"T", "1"}, {"pos0", "pos0"}}));
     // Split attention: every chunk of the head's keys in its own workgroup, then the merge.
     const std::string split = layer["attention_split"].get<std::string>();
-    // Chunks that can hold visible keys: positions [0, pos0 + T) in chunks of the kernel's WG (the grid covers
-    // ceil(S/WG) and the surplus workgroups return at once); the merge reads only these.
-    const std::string nsplit = "ceil((pos0+T)/" + std::to_string(kernel(split).workgroup_size) + ")";
+    // Chunks that can hold visible keys: positions [0, pos0 + T) in chunks of the kernel's KPC keys (the grid
+    // covers ceil(S/KPC) and the surplus workgroups return at once); the merge reads only these.
+    const std::string nsplit = "ceil((pos0+T)/" + std::to_string(kernel(split).values["KPC"].get<int64_t>()) + ")";
     steps.push_back(step(split, l, {{"q", "q"}, {"k_cache", "k_cache." + str(l)}, {"v_cache", "v_cache." + str(l)}, {"part", "part"}},
                          {}, {{"T", "1"}, {"pos0", "pos0"}, {"nsplit", nsplit}}));
     steps.push_back(step("attention_merge", l, {{"part", "part"}, {"out", "attn"}}, {}, {{"T", "1"}, {"nsplit", nsplit}}));
@@ -132,8 +132,8 @@ struct Builder {
     add("h", "T*" + str(C) + "*4", "(T, C) normed input of a projection (prefill)");
     add("qkv", "T*" + str(qkv_n) + "*4", "(T, (H+2*HKV)*D) q|k|v projections");
     add("q", "T*" + str(H * D) + "*4", "(T, H*D) rotated queries");
-    const uint32_t split_wg = kernel(plan.layers[0]["attention_split"].get<std::string>()).workgroup_size;
-    add("part", str(H) + "*ceil(S/" + std::to_string(split_wg) + ")*" + str(D + 2) + "*4",
+    const int64_t kpc = kernel(plan.layers[0]["attention_split"].get<std::string>()).values["KPC"].get<int64_t>();
+    add("part", str(H) + "*ceil(S/" + std::to_string(kpc) + ")*" + str(D + 2) + "*4",
         "(H, nsplit, D+2) split-attention partials of the decoded token");
     add("attn", "T*" + str(H * D) + "*4", "(T, H*D) attention output");
     if (sandwich()) add("o", "T*" + str(C) + "*4", "(T, C) o_proj / down_proj output before its post-norm");

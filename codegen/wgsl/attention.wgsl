@@ -4,9 +4,6 @@
 // s = SCALE · q·k (SOFTCAP: CAP · tanh(s / CAP)), softmax, times v. GQA: head h reads kv head h / (H / HKV).
 // Decode is T = 1. One workgroup per (query, head); keys go in chunks of WG (one per thread) with an online
 // softmax (running max m and sum l, rescaled per chunk); thread lid accumulates output features lid, lid+WG, ….
-// SPLIT (decode, flash-decoding): one workgroup per (query, head, chunk of WG keys), p.nsplit chunks per head;
-// each writes its partial (m, l, unnormalised acc[D]) to `part`, and attention_merge.wgsl combines them — the
-// keys of one head are then read by many workgroups at once instead of one after another.
 {{BINDINGS}}
 const H: u32 = {{H}}u;
 const HKV: u32 = {{HKV}}u;
@@ -29,15 +26,8 @@ var<workgroup> red: array<f32, {{WG}}>;
 fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3<u32>,
         @builtin(num_workgroups) nwg: vec3<u32>) {
   let wg = wid.x + wid.y * nwg.x;
-{{#SPLIT}}
-  let t = wg / (H * p.nsplit);
-  let h = (wg / p.nsplit) % H;
-  let chunk = wg % p.nsplit;
-{{/SPLIT}}
-{{^SPLIT}}
   let t = wg / H;
   let h = wg % H;
-{{/SPLIT}}
   if (t >= p.T) {
     return;
   }
@@ -54,19 +44,10 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
   var m = NEG;
   var l = 0.0;
   var acc: array<f32, {{DPT}}>;
-{{#SPLIT}}
-  // This workgroup's chunk only: [lo + chunk·WG, lo + chunk·WG + WG) ∩ [lo, qpos]; an empty one leaves (NEG, 0, 0).
-  let first = lo + chunk * WG;
-  let last = min(qpos, first + WG - 1u);
-{{/SPLIT}}
-{{^SPLIT}}
-  let first = lo;
-  let last = qpos;
-{{/SPLIT}}
-  for (var base = first; base <= last; base += WG) {
+  for (var base = lo; base <= qpos; base += WG) {
     let j = base + lid;
     var s = NEG;
-    if (j <= last) {
+    if (j <= qpos) {
       var dotv = 0.0;
       for (var d = 0u; d < D; d++) {
         dotv += qs[d] * k_cache[j * KV_N + hk * D + d];
@@ -87,12 +68,12 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
     let m_new = max(m, red[0]);
     let corr = exp(m - m_new);
     var pj = 0.0;
-    if (j <= last) {
+    if (j <= qpos) {
       pj = exp(s - m_new);
     }
     sc[lid] = pj;
     workgroupBarrier();
-    let cnt = min(WG, last + 1u - base);
+    let cnt = min(WG, qpos + 1u - base);
     var csum = 0.0;
     for (var i = 0u; i < cnt; i++) {
       csum += sc[i];
@@ -111,25 +92,10 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
     m = m_new;
     workgroupBarrier();
   }
-{{#SPLIT}}
-  let at = ((t * H + h) * p.nsplit + chunk) * (D + 2u);
-  if (lid == 0u) {
-    part[at] = m;
-    part[at + 1u] = l;
-  }
-  for (var e = 0u; e < DPT; e++) {
-    let d = lid + e * WG;
-    if (d < D) {
-      part[at + 2u + d] = acc[e];
-    }
-  }
-{{/SPLIT}}
-{{^SPLIT}}
   for (var e = 0u; e < DPT; e++) {
     let d = lid + e * WG;
     if (d < D) {
       out[t * H * D + h * D + d] = acc[e] / l;
     }
   }
-{{/SPLIT}}
 }

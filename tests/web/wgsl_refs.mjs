@@ -214,8 +214,8 @@ async function attention(ctx) {
     const kc = f32s(r, S * HKV * D, -1, 1), vc = f32s(r, S * HKV * D, -1, 1);
     for (let i = (pos0 + T) * HKV * D; i < S * HKV * D; i++) kc[i] = vc[i] = NaN;  // never read
     let o;
-    if (v.SPLIT) {  // per-chunk partials, combined here in double precision (attention_merge has its own check)
-      const nsplit = Math.ceil(S / v.WG);
+    if (k.template === 'attention_decode.wgsl') {  // per-chunk partials, combined here (attention_merge: own check)
+      const nsplit = Math.ceil(S / v.KPC);
       const part = new Float32Array((await runKernel(ctx.dev, k, ctx.code, { inputs: { q, k_cache: kc, v_cache: vc },
                                                                              vars: { T, S }, uniforms: { T, pos0, nsplit } })).part);
       o = new Float64Array(T * H * D);
@@ -272,7 +272,7 @@ async function attentionMerge(ctx) {
       part[at + 1] = empty ? 0 : 1 + r() * 60;
       for (let d = 0; d < D; d++) part[at + 2 + d] = empty ? 0 : (r() * 2 - 1) * part[at + 1];
     }
-    const S = nsplit * k.values.SPLIT_WG;
+    const S = nsplit * k.values.KPC;
     const o = new Float32Array((await runKernel(ctx.dev, k, ctx.code, { inputs: { part }, vars: { T, S }, uniforms: { T, nsplit } })).out);
     const want = new Float64Array(T * H * D);
     for (let th = 0; th < T * H; th++) {
@@ -387,6 +387,7 @@ export const CASES = {
   'rmsnorm.wgsl': rmsnorm,
   'rope_kv.wgsl': ropeKv,
   'attention.wgsl': attention,
+  'attention_decode.wgsl': attention,
   'attention_merge.wgsl': attentionMerge,
   'gated_act.wgsl': gatedAct,
   'add.wgsl': add,
