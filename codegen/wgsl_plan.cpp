@@ -223,10 +223,14 @@ void Planner::add_rope_attention() {
     plan.kernels.push_back(std::move(split));
   }
   {
+    // 32 lanes (features) × G groups (chunks): at least one group, at most 8.
     WgslKernelSpec m = spec("attention_merge", "attention_merge", "combines the per-chunk partials of split attention",
-                            wgsl_workgroup_size(uint32_t(std::min<uint64_t>(256, pow2_ceil(uint64_t(D)))), opt.limits));
+                            wgsl_workgroup_size(256, opt.limits));
+    SLM_CHECK(m.workgroup_size >= 32, "[wgsl] attention_merge needs workgroups of at least 32 invocations");
     m.values["H"] = H;
     m.values["D"] = D;
+    m.values["GROUP_SUMS"] = int64_t(m.workgroup_size / 32) * D;
+    check_storage(m.name, uint64_t(m.workgroup_size + (m.workgroup_size / 32) * D) * 4, opt.limits);
     m.values["KPC"] = split_kpc;
     plan.kernels.push_back(std::move(m));
   }

@@ -188,6 +188,18 @@ emit({ what: 'model', prefill_tokens: prefillN, prefill_tok_s: prefillN / prefil
        submits_per_token: (after.submits - before.submits) / decodeN,
        readback_bytes_per_token: (after.readbackBytes - before.readbackBytes) / decodeN,
        weight_MB_per_token: bytes / 1e6, bound_tok_s: boundTokS, fraction_of_bound: decodeTokS / boundTokS });
+// The same decode with the sampling head (temperature 0.7, top-p 0.9, repetition penalty 1.1 over the context),
+// as a chat request with generation_config defaults runs it.
+const sampling = (ids) => ({ temperature: 0.7, top_p: 0.9, repetition_penalty: 1.1, seed: 1, context: Int32Array.from(ids) });
+const ctxIds = Array.from(prompt);
+t0 = now();
+for (let i = 0; i < decodeN; ++i) {
+  step = await model.decode(step.token, sampling(ctxIds));
+  ctxIds.push(step.token);
+}
+const sampledS = (now() - t0) / 1000;
+emit({ what: 'sampled', decode_tok_s: decodeN / sampledS, ms_per_token: 1000 * sampledS / decodeN,
+       note: 'temperature 0.7, top_p 0.9, repetition_penalty 1.1' });
 model.dispose();
 // Where a decoded token's GPU time goes: the same decode with a timestamp around every dispatch.
 if (ts) {
