@@ -22,6 +22,7 @@
 #include "models/chat/template.h"
 #include "models/evaluate.h"
 #include "tensor/error.h"
+#include "tensor/system_memory.h"
 
 namespace slm::cli {
 namespace {
@@ -129,7 +130,7 @@ ComputeMode verify_mode(const Plan& p, const std::vector<std::vector<int32_t>>& 
   for (const auto& ids : prompts) longest = std::max<int64_t>(longest, int64_t(ids.size()));
   const quant::Scheme s = p.auto_quant ? quant::Scheme::Q4F16_1 : p.scheme;
   const codegen::VerifyPlan plan =
-      codegen::plan_verification(p.config, s, longest, codegen::mem_available_bytes(), p.verify ? 2 : 1);
+      codegen::plan_verification(p.config, s, longest, available_memory_bytes(), p.verify ? 2 : 1);
   if (!plan.fits && p.verify)
     throw Error("[export] cannot verify: " + plan.describe() +
                 " — free memory, or pass --no-verify to export without the check (the export itself holds one "

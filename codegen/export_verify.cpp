@@ -150,28 +150,6 @@ uint64_t verify_memory_bytes(const ModelConfig& config, quant::Scheme scheme, Co
   return uint64_t(models) * resident + load + logits + (uint64_t(256) << 20);
 }
 
-uint64_t mem_available_bytes() {
-  if (const char* v = std::getenv("SLM_MEMORY_AVAILABLE"); v && *v) {  // as models/ and lora/ read it
-    char* end = nullptr;
-    const uint64_t n = std::strtoull(v, &end, 10);
-    switch (end ? *end : '\0') {
-      case 'K': case 'k': return n << 10;
-      case 'M': case 'm': return n << 20;
-      case 'G': case 'g': return n << 30;
-      case 'T': case 't': return n << 40;
-      default: return n;
-    }
-  }
-  std::ifstream f("/proc/meminfo");
-  std::string key;
-  uint64_t kb = 0;
-  while (f >> key >> kb) {
-    if (key == "MemAvailable:") return kb << 10;
-    f.ignore(256, '\n');
-  }
-  return 0;
-}
-
 namespace {
 std::string gb(uint64_t bytes) { return fmt("%.1f GB", double(bytes) / 1e9); }
 }  // namespace

@@ -54,9 +54,6 @@ struct WeightError {  // per HF tensor, exported vs original, both exact in f32
 // `prompt_tokens` tokens for both models, and 256 MiB for activations and the runtime.
 uint64_t verify_memory_bytes(const ModelConfig& config, quant::Scheme scheme, ComputeMode mode, int64_t prompt_tokens,
                              int models = 2);
-// Memory verification may use: SLM_MEMORY_AVAILABLE when set (bytes, or with a K/M/G/T suffix, as the model
-// loader and `slm train` read it), else MemAvailable of /proc/meminfo; 0 when unknown.
-uint64_t mem_available_bytes();
 
 struct VerifyPlan {
   bool fits = true;                  // false: not even BF16 fits; `mode` is then BF16

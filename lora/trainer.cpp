@@ -12,6 +12,7 @@
 
 #include "lora/run_state.h"
 #include "tensor/error.h"
+#include "tensor/system_memory.h"
 
 namespace fs = std::filesystem;
 
@@ -74,34 +75,9 @@ std::string format_bytes(int64_t bytes) {
 }
 
 int64_t memory_available_bytes(std::string* source) {
-  if (const char* env = std::getenv("SLM_MEMORY_AVAILABLE"); env && *env) {
-    char* end = nullptr;
-    const double v = std::strtod(env, &end);
-    double mul = 1.0;
-    const std::string suffix = end ? std::string(end) : "";
-    if (suffix == "K" || suffix == "k") mul = 1024.0;
-    else if (suffix == "M") mul = 1024.0 * 1024.0;
-    else if (suffix == "G") mul = 1024.0 * 1024.0 * 1024.0;
-    else if (suffix == "T") mul = 1024.0 * 1024.0 * 1024.0 * 1024.0;
-    else
-      SLM_CHECK(suffix.empty(), "[train] SLM_MEMORY_AVAILABLE='" + std::string(env) +
-                                    "' is not a byte count (examples: 8000000000, 8G, 512M)");
-    SLM_CHECK(end != env && v >= 0, "[train] SLM_MEMORY_AVAILABLE='" + std::string(env) + "' is not a byte count");
-    if (source) *source = "SLM_MEMORY_AVAILABLE";
-    return int64_t(v * mul);
-  }
-  std::ifstream in("/proc/meminfo");
-  std::string key;
-  int64_t kb = 0;
-  std::string unit;
-  while (in >> key >> kb) {
-    std::getline(in, unit);
-    if (key == "MemAvailable:") {
-      if (source) *source = "MemAvailable in /proc/meminfo";
-      return kb * 1024;
-    }
-  }
-  throw Error("[train] cannot read MemAvailable from /proc/meminfo — set SLM_MEMORY_AVAILABLE=BYTES");
+  const uint64_t n = available_memory_bytes(source);
+  SLM_CHECK(n > 0, "[train] cannot read MemAvailable from /proc/meminfo — set SLM_MEMORY_AVAILABLE=BYTES");
+  return int64_t(n);
 }
 
 void check_memory(int64_t needed_bytes, const std::string& detail) {

@@ -11,6 +11,7 @@
 #include "models/llama.h"
 #include "models/safetensors.h"
 #include "tensor/error.h"
+#include "tensor/system_memory.h"
 
 namespace slm {
 
@@ -45,29 +46,6 @@ DType resident_dtype(TensorRole role, ComputeMode mode) {
   return DType::F32;
 }
 
-// MemAvailable from /proc/meminfo in bytes; 0 when unknown. SLM_MEMORY_AVAILABLE (bytes, K/M/G/T suffix) overrides it,
-// for tests of the refusal below.
-uint64_t memory_available() {
-  if (const char* v = std::getenv("SLM_MEMORY_AVAILABLE")) {  // bytes, or with a K/M/G/T suffix (powers of 1024)
-    char* end = nullptr;
-    uint64_t n = std::strtoull(v, &end, 10);
-    switch (end ? *end : '\0') {
-      case 'K': case 'k': return n << 10;
-      case 'M': case 'm': return n << 20;
-      case 'G': case 'g': return n << 30;
-      case 'T': case 't': return n << 40;
-      default: return n;
-    }
-  }
-  std::ifstream f("/proc/meminfo");
-  std::string key;
-  uint64_t kb = 0;
-  std::string unit;
-  while (f >> key >> kb >> unit)
-    if (key == "MemAvailable:") return kb * 1024;
-  return 0;
-}
-
 std::string gib(uint64_t bytes) {
   char buf[32];
   if (bytes >= (1ull << 30)) std::snprintf(buf, sizeof buf, "%.2f GiB", double(bytes) / double(1ull << 30));
@@ -92,7 +70,7 @@ void Model::load_weights(const std::string& model_dir) {
   for (const auto& spec : table)
     if (ck.has(spec.name) && ck.entry(spec.name).supported && ck.entry(spec.name).dtype != resident_dtype(spec.role, mode_))
       converted += uint64_t(shape_numel(spec.shape)) * dtype_size(resident_dtype(spec.role, mode_));
-  const uint64_t available = memory_available();
+  const uint64_t available = available_memory_bytes();
   if (available > 0 && converted > available)
     throw Error("[model] " + model_dir + ": loading needs " + gib(converted) + " for converted weights but only " +
                 gib(available) + " of memory is available — use --compute bf16 (bf16 weights stay mapped from " +
