@@ -391,8 +391,11 @@ WgslPlan plan_wgsl_kernels(const ModelConfig& c, quant::Scheme scheme, const Wgs
   add_simple("gated_act", "gated_act", "act(gate) * up of the prefill gate|up output", {{"F", c.intermediate_size}});
   add_simple("add", "add", "residual add y += x", {{"C", c.hidden_size}});
   add_simple("argmax", "argmax", "greedy next token (16-byte read-back)", {{"V", c.vocab_size}});
-  add_simple("sample", "sample", "penalty, temperature, top-k, top-p and sampling (16-byte read-back)", {{"V", c.vocab_size}});
-  check_storage("sample", uint64_t(wg) * 12 + 8, opt.limits);
+  // CAND: top-p candidates listed in workgroup memory (4 KiB) — what fits beside the reductions.
+  const int64_t cand = int64_t(std::min<uint64_t>(1024, (opt.limits.max_compute_workgroup_storage_size - uint64_t(wg) * 16 - 1024 - 16) / 4));
+  add_simple("sample", "sample", "penalty, temperature, top-k, top-p and sampling (16-byte read-back)",
+             {{"V", c.vocab_size}, {"CAND", cand}});
+  check_storage("sample", uint64_t(wg) * 16 + 1024 + 16 + uint64_t(cand) * 4, opt.limits);
   return std::move(p.plan);
 }
 

@@ -14,7 +14,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 
-import { evalExpr } from '../../web/kernels/manifest.mjs';
+import { evalExpr, packUniform } from '../../web/kernels/manifest.mjs';
 import { createModel } from '../../web/runtime/model_gpu.mjs';
 
 const args = process.argv.slice(2);
@@ -160,6 +160,50 @@ async function gemvBandwidth(name, R = 200) {
            GBps: weightBytes / (us / 1e6) / 1e9 };
 }
 
+// The sampling kernel alone on V logits (temperature 0.7, top-p 0.9, no penalty): flat logits (random weights
+// give these: top-p keeps most of the vocabulary) and peaked ones (a Zipf-like tail, as trained models give:
+// top-p keeps a few dozen, and the kernel's candidate list applies).
+async function sampleKernel(kind, R = 20) {
+  const k = kernels.get('sample');
+  const V = manifest.constants.V;
+  const code = fs.readFileSync(path.join(dir, 'kernels', k.file), 'utf8');
+  const pipe = await device.createComputePipelineAsync({ layout: 'auto', compute: { module: device.createShaderModule({ code }), entryPoint: 'main' } });
+  const logits = new Float32Array(V);
+  let seed = 3;
+  for (let i = 0; i < V; ++i) {
+    seed = (Math.imul(seed, 1664525) + 1013904223) >>> 0;
+    const u = seed / 4294967296;
+    logits[i] = kind === 'flat' ? u * 2 - 1 : 12 - 2 * Math.log(1 + ((i * 2654435761) >>> 0) % V) + u;
+  }
+  const buf = (size, usage) => device.createBuffer({ size: Math.max(16, Math.ceil(size / 16) * 16), usage });
+  const lb = buf(V * 4, GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST);
+  const bufs = { logits: lb, penalty_ids: buf(16, GPUBufferUsage.STORAGE), scratch: buf(V * 4, GPUBufferUsage.STORAGE),
+                 out: buf(16, GPUBufferUsage.STORAGE) };
+  const ub = buf(k.uniform.bytes, GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST);
+  device.queue.writeBuffer(ub, 0, packUniform(k, { temperature: 0.7, top_k: V, top_p: 0.9, penalty: 1, n_penalty: 0, u: 0.5 }));
+  const entries = k.bindings.map((b) => ({ binding: b.binding, resource: { buffer: bufs[b.name] } }));
+  entries.push({ binding: k.uniform.binding, resource: { buffer: ub } });
+  const bg = device.createBindGroup({ layout: pipe.getBindGroupLayout(0), entries });
+  const run = async (n) => {
+    device.queue.writeBuffer(lb, 0, logits);
+    const enc = device.createCommandEncoder();
+    const pass = enc.beginComputePass();
+    pass.setPipeline(pipe);
+    pass.setBindGroup(0, bg);
+    for (let i = 0; i < n; ++i) pass.dispatchWorkgroups(1);
+    pass.end();
+    const t0 = now();
+    device.queue.submit([enc.finish()]);
+    await device.queue.onSubmittedWorkDone();
+    return (now() - t0) / 1000;
+  };
+  await run(2);
+  const r = [];
+  for (let i = 0; i < 3; ++i) r.push(await run(R) / R);
+  r.sort((a, b) => a - b);
+  return { kernel: 'sample', logits: kind, V, ms_per_call: r[1] * 1000 };
+}
+
 const bw = await readBandwidth();
 emit({ what: 'peer', adapter: info.description || info.device || info.vendor, shader_f16: f16,
        quantization: manifest.quantization, read_GBps: bw });
@@ -215,6 +259,7 @@ if (ts) {
          kernels: Object.fromEntries(rows.map(([k, us]) => [k, +us.toFixed(1)])) });
   pm.dispose();
 }
+for (const kind of ['flat', 'peaked']) emit({ what: 'sample', ...(await sampleKernel(kind)) });
 for (const name of ['gemv_qkv', 'gemv_o', 'gemv_gate_up', 'gemv_down', 'gemv_lm_head'])
   if (kernels.has(name)) emit({ what: 'gemv', ...(await gemvBandwidth(name)) });
 device.destroy();

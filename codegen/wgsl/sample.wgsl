@@ -4,11 +4,14 @@
 // = [token, tokens kept, 0, 0], so one token costs a 16-byte read-back.
 //  * penalty: logits[id] = x < 0 ? x * penalty : x / penalty, in place, for the n_penalty ids given
 //    (they must be distinct: the runtime passes the set of ids seen so far).
-//  * top-k keeps s >= the k-th largest s (ties with it stay, as torch.topk's threshold), found by bisection
-//    on an order-preserving u32 key of the f32 value (32 counting passes).
+//  * top-k keeps s >= the k-th largest s (ties with it stay, as torch.topk's threshold): the k-th largest
+//    order-preserving u32 key of the f32 values, by a radix select (4 counting passes of 8 bits).
 //  * top-p keeps token i iff the probability mass of tokens with a strictly larger value is < top_p (the
 //    most likely token always stays); bisection for the smallest key with mass above it < top_p · Z.
 //    Differs from HF's stable sort only when tokens tie exactly at the boundary (all ties are kept).
+//    Narrowed without changing a bit of it: t0 = the CAND-th largest key; when the mass above t0 already
+//    reaches the goal, the answer lies above t0, and the < CAND tokens above it, listed per thread in the
+//    order the thread's full scan would add them, give every bisection step the same sums as a full scan.
 //  * sample: with u uniform in [0, 1) from the host, the first token in index order whose cumulative kept
 //    weight exceeds u · (total kept weight).
 {{BINDINGS}}
@@ -21,6 +24,11 @@ var<workgroup> redu: array<u32, {{WG}}>;
 var<workgroup> pre: array<f32, {{WG}}>;
 var<workgroup> total: f32;
 var<workgroup> last_chunk: u32;
+var<workgroup> hist: array<atomic<u32>, 256>;
+var<workgroup> sel: vec2<u32>;          // radix select: the key prefix so far, the rank still needed
+const CAND: u32 = {{CAND}}u;           // top-p candidates listed at most
+var<workgroup> cand: array<u32, {{CAND}}>;
+var<workgroup> cand_off: array<u32, {{WG}}>;
 
 // Order-preserving map f32 -> u32 (larger float, larger key).
 fn key(x: f32) -> u32 {
@@ -106,6 +114,48 @@ fn argmax_all(lid: u32) -> u32 {
   return r;
 }
 
+// The key of the rank-th largest scaled logit (rank >= 1), 8 bits at a time from the top.
+fn radix_kth(lid: u32, rank: u32) -> u32 {
+  var prefix = 0u;
+  var need = rank;
+  for (var digit = 0u; digit < 4u; digit++) {
+    let shift = 24u - 8u * digit;
+    var mask = 0u;
+    if (digit > 0u) {
+      mask = 0xffffffffu << (shift + 8u);
+    }
+    for (var b = lid; b < 256u; b += WG) {
+      atomicStore(&hist[b], 0u);
+    }
+    workgroupBarrier();
+    for (var i = lid; i < V; i += WG) {
+      let k = key(scaled(i));
+      if ((k & mask) == prefix) {
+        atomicAdd(&hist[(k >> shift) & 255u], 1u);
+      }
+    }
+    workgroupBarrier();
+    if (lid == 0u) {
+      var acc = 0u;
+      var b = 255u;
+      loop {
+        let c = atomicLoad(&hist[b]);
+        if (acc + c >= need || b == 0u) {
+          break;
+        }
+        acc += c;
+        b -= 1u;
+      }
+      sel = vec2<u32>(prefix | (b << shift), need - acc);
+    }
+    workgroupBarrier();
+    prefix = sel.x;
+    need = sel.y;
+    workgroupBarrier();
+  }
+  return prefix;
+}
+
 // Midpoint of [lo, hi] rounded up, without overflow.
 fn mid_up(lo: u32, hi: u32) -> u32 {
   return lo + ((hi - lo) >> 1u) + ((hi - lo) & 1u);
@@ -139,27 +189,10 @@ fn main(@builtin(local_invocation_index) lid: u32) {
     mx = max(mx, scaled(i));
   }
   let m = max_all(lid, mx);
-  // top-k: the largest key with at least top_k values >= it is the k-th largest value's key.
+  // top-k: the k-th largest value's key.
   var kth = 0u;
   if (p.top_k > 0u && p.top_k < V) {
-    var lo = 0u;
-    var hi = 0xffffffffu;
-    for (var it = 0u; it < 32u; it++) {
-      let mid = mid_up(lo, hi);
-      var c = 0u;
-      for (var i = lid; i < V; i += WG) {
-        c += select(0u, 1u, key(scaled(i)) >= mid);
-      }
-      let cnt = count_all(lid, c);
-      if (lo < hi) {
-        if (cnt >= p.top_k) {
-          lo = mid;
-        } else {
-          hi = mid - 1u;
-        }
-      }
-    }
-    kth = lo;
+    kth = radix_kth(lid, p.top_k);
   }
   var z = 0.0;
   for (var i = lid; i < V; i += WG) {
@@ -178,12 +211,62 @@ fn main(@builtin(local_invocation_index) lid: u32) {
     let goal = p.top_p * zsum;
     var lo = kth;
     var hi = 0xffffffffu;
+    // Narrowing (see the header): this thread's tokens with key > t0, in its scan order.
+    var use_cand = false;
+    var n_own = 0u;
+    if (V > CAND) {
+      let t0 = radix_kth(lid, CAND);
+      var g0 = 0.0;
+      var own = 0u;
+      for (var i = lid; i < V; i += WG) {
+        if (key(scaled(i)) > t0) {
+          g0 += scratch[i];
+          own += 1u;
+        }
+      }
+      let m0 = sum_all(lid, g0);
+      cand_off[lid] = own;
+      workgroupBarrier();
+      if (lid == 0u) {
+        var a = 0u;
+        for (var j = 0u; j < WG; j++) {
+          let c = cand_off[j];
+          cand_off[j] = a;
+          a += c;
+        }
+      }
+      workgroupBarrier();
+      let off = cand_off[lid];
+      var w = off;
+      for (var i = lid; i < V; i += WG) {
+        if (key(scaled(i)) > t0) {
+          cand[w] = i;
+          w += 1u;
+        }
+      }
+      workgroupBarrier();
+      if (!(m0 < goal) && t0 >= lo && t0 < 0xffffffffu) {
+        use_cand = true;
+        n_own = own;
+        lo = t0 + 1u;
+      }
+    }
+    let off = cand_off[lid];
     for (var it = 0u; it < 32u; it++) {
       let mid = lo + ((hi - lo) >> 1u);
       var g = 0.0;
-      for (var i = lid; i < V; i += WG) {
-        if (key(scaled(i)) > mid) {
-          g += scratch[i];
+      if (use_cand) {
+        for (var j = off; j < off + n_own; j++) {
+          let i = cand[j];
+          if (key(scaled(i)) > mid) {
+            g += scratch[i];
+          }
+        }
+      } else {
+        for (var i = lid; i < V; i += WG) {
+          if (key(scaled(i)) > mid) {
+            g += scratch[i];
+          }
         }
       }
       let mass = sum_all(lid, g);

@@ -144,6 +144,12 @@ TEST(WgslSnapshot, ExtraVariantsMatchTheCommittedSnapshots) {
     ri.values["ROPE_INLINE"] = true;
     ri.values["ROPE_DOC"] = "computed in the shader from the baked inv_freq (default)";
     ks.push_back(wgsl_emit_kernel(ri, lim));
+    // The top-p narrowing (V > CAND): a candidate list of 16 against the fixture's 320 logits.
+    WgslKernelSpec sm = find("sample");
+    sm.name = "sample_narrowed" + sfx;
+    sm.values["KERNEL"] = sm.name;
+    sm.values["CAND"] = 16;
+    if (!f16) ks.push_back(wgsl_emit_kernel(sm, lim));
     WgslKernelSpec a = find("gated_act");
     a.name = "gated_act_gelu_tanh" + sfx;
     a.values["KERNEL"] = a.name;

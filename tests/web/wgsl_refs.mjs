@@ -354,9 +354,12 @@ async function sample(ctx) {
     { temperature: 1.0, top_k: 20, top_p: 1, penalty: 1.2 },
     { temperature: 0.8, top_k: 0, top_p: 0.9, penalty: 1 },
     { temperature: 1.3, top_k: 50, top_p: 0.7, penalty: 1.5 },
+    // Peaked logits: top-p keeps a handful, so a kernel with a small CAND takes its candidate-list path.
+    { temperature: 0.6, top_k: 0, top_p: 0.8, penalty: 1, spread: 16 },
+    { temperature: 1.0, top_k: 40, top_p: 0.95, penalty: 1.1, spread: 12 },
   ];
   for (const c of configs) {
-    const logits = f32s(r, V, -4, 4);
+    const logits = f32s(r, V, -(c.spread ?? 4), c.spread ?? 4);
     const ids = [];
     while (ids.length < 15) { const id = Math.floor(r() * V); if (!ids.includes(id)) ids.push(id); }
     const p = { ...c, ids, u: 0 };
