@@ -19,6 +19,7 @@ export const implemented = true;
 
 const U = { MAP_READ: 1, COPY_SRC: 4, COPY_DST: 8, UNIFORM: 64, STORAGE: 128 };
 const DEFAULT_MAX_CONTEXT = 4096;  // KV-cache positions when the page asks for no other
+const MAX_PREFILL_CHUNK = 1024;    // tokens per prefill forward at most (MLC configs say up to 8192)
 
 export class ModelError extends Error {
   constructor(message) { super(message); this.name = 'ModelError'; }
@@ -102,6 +103,16 @@ function checkManifest(m, ctx) {
 }
 
 export async function createModel(ctx) {
+  const owned = [];  // every GPU buffer made; freed here when loading fails half-way
+  try {
+    return await buildModel(ctx, owned);
+  } catch (e) {
+    for (const b of owned) b.destroy?.();
+    throw e;
+  }
+}
+
+async function buildModel(ctx, owned) {
   const { device, config } = ctx;
   let manifest;
   try {
@@ -118,10 +129,14 @@ export async function createModel(ctx) {
   // KV-cache positions: the model's own limit (the program's context_window: every layer keeps its whole
   // cache, so Gemma-2's global layers see past the window WebLLM's config caps it to), at most maxContext.
   const S = Math.min(prog.context_window > 0 ? prog.context_window : DEFAULT_MAX_CONTEXT, ctx.maxContext ?? DEFAULT_MAX_CONTEXT);
-  const vars = { T: Math.min(chunk, S), S, P: S, M: S };
   const maxBinding = device.limits.maxStorageBufferBindingSize, maxPerDim = device.limits.maxComputeWorkgroupsPerDimension;
+  // Tokens per prefill forward: the config's chunk, at most MAX_PREFILL_CHUNK (activation memory grows with it,
+  // speed hardly does past a few hundred) and at most what lets every per-token buffer fit one binding.
+  const perToken = Math.max(...prog.buffers.filter((b) => /\bT\b/.test(b.bytes))
+    .map((b) => evalExpr(b.bytes, { T: 1, S, P: S, M: S })));
+  const T = Math.max(1, Math.min(chunk, S, MAX_PREFILL_CHUNK, Math.floor(maxBinding / perToken)));
+  const vars = { T, S, P: S, M: S };
 
-  const owned = [];
   const makeBuffer = (label, size, usage) => {
     if (size > maxBinding)
       throw new ModelError(`[model_gpu] ${label} needs ${size} bytes, above this device's maxStorageBufferBindingSize ` +
