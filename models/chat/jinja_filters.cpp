@@ -348,8 +348,8 @@ Value apply_filter(const std::string& f, const Value& v, const CallArgs& a) {
   }
   if (f == "trim") {
     const auto q = p({"chars"});
+    if (q[0] && !q[0]->is_none() && !q[0]->is_string()) type_error("strip arg must be None or str");  // before str()
     const std::string* chars = (q[0] && !q[0]->is_none()) ? &q[0]->str() : nullptr;
-    if (q[0] && !q[0]->is_none() && !q[0]->is_string()) type_error("strip arg must be None or str");
     return Value(py_strip(to_str(v), chars, true, true), v.is_markup());
   }
   if (f == "upper") return p({}), Value(str_upper(to_str(v)), v.is_markup());

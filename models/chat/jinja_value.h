@@ -81,12 +81,14 @@ class Value {
   bool as_bool() const { return std::get<bool>(v_); }
   int64_t as_int() const { return is_bool() ? int64_t(as_bool()) : std::get<int64_t>(v_); }
   double as_double() const { return is_float() ? std::get<double>(v_) : double(as_int()); }
-  const std::string& str() const { return std::get<std::shared_ptr<const Str>>(v_)->s; }
+  // The typed accessors check the type: a caller that skipped its check raises the template's TypeError
+  // (slm::jinja::TemplateError) instead of std::bad_variant_access.
+  const std::string& str() const { return checked<std::shared_ptr<const Str>>("a string")->s; }
   bool is_markup() const { return is_string() && std::get<std::shared_ptr<const Str>>(v_)->markup; }
-  const Seq& seq() const { return *std::get<std::shared_ptr<const Seq>>(v_); }
+  const Seq& seq() const { return *checked<std::shared_ptr<const Seq>>("a sequence"); }
   const ValueList& items() const;
   SeqKind seq_kind() const;
-  const Dict& dict() const { return *std::get<std::shared_ptr<const Dict>>(v_); }
+  const Dict& dict() const { return *checked<std::shared_ptr<const Dict>>("a dict"); }
   IterState& iter() const { return *std::get<std::shared_ptr<IterState>>(v_); }
   Object& object() const { return *std::get<std::shared_ptr<Object>>(v_); }
   const std::shared_ptr<Object>& object_ptr() const { return std::get<std::shared_ptr<Object>>(v_); }
@@ -100,6 +102,11 @@ class Value {
   bool same_object(const Value& o) const;
 
  private:
+  template <class T>
+  const T& checked(const char* want) const {
+    if (const T* p = std::get_if<T>(&v_)) return *p;
+    type_error(std::string("expected ") + want + ", got '" + type_name() + "'");
+  }
   std::variant<Undef, std::nullptr_t, bool, int64_t, double, std::shared_ptr<const Str>, std::shared_ptr<const Seq>,
                std::shared_ptr<const Dict>, std::shared_ptr<IterState>, std::shared_ptr<Object>>
       v_;

@@ -71,5 +71,20 @@ TEST(ChatInterpreter, MatchesJinja2) {
   EXPECT_GT(total, 150);
 }
 
+// Found by fuzz_template: trim's chars argument was read as a string before its type was checked, so a
+// non-string argument escaped as std::bad_variant_access instead of Python's TypeError (str.strip(2)).
+TEST(ChatInterpreter, TrimWithANonStringArgumentIsATypeError) {
+  for (const char* src : {"{{ 'ab'|trim(2) }}", "{{ [1].append|trim(2) }}"}) {
+    SCOPED_TRACE(src);
+    try {
+      render_mini(src, nlohmann::ordered_json::object());
+      ADD_FAILURE() << "rendered; jinja2 raises TypeError";
+    } catch (const TemplateError& e) {
+      EXPECT_EQ(e.kind(), ErrorKind::kRuntime) << e.what();
+      EXPECT_EQ(e.detail(), "strip arg must be None or str");
+    }
+  }
+}
+
 }  // namespace
 }  // namespace slm::test
