@@ -1,7 +1,7 @@
 // The kernel set of a model (see wgsl_plan.h). Decode fuses: RMSNorm into the next GEMV's input load,
 // q|k|v split + q/k norm + RoPE + KV append into one kernel, act(gate) * up into the gate|up GEMV, residual
-// adds into the o/down GEMVs, final norm + soft-cap into the lm_head GEMV; so a layer is 6 dispatches
-// (gemv_qkv, rope_kv, attention, gemv_o, gemv_gate_up, gemv_down), 8 with Gemma-2's sandwich norms.
+// adds into the o/down GEMVs, final norm + soft-cap into the lm_head GEMV; so a layer is 7 dispatches
+// (gemv_qkv, rope_kv, attention split + merge, gemv_o, gemv_gate_up, gemv_down), 9 with Gemma-2's sandwich norms.
 #include "codegen/wgsl_plan.h"
 
 #include <algorithm>
