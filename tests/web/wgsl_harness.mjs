@@ -2,6 +2,7 @@
 // entry (buffers sized by the manifest's expressions, uniform packed, dispatch folded to 2-D), f16 helpers,
 // a seeded RNG and the error measure the tests report.
 import { dispatchSize, evalExpr, packUniform } from '../../web/kernels/manifest.mjs';
+import { f16bits, f16value } from '../../web/runtime/f16.mjs';
 
 export const SKIP = 77;  // ctest SKIP_RETURN_CODE
 
@@ -125,38 +126,8 @@ export function rng(seed) {  // mulberry32
   };
 }
 
-const f32buf = new Float32Array(1);
-const u32buf = new Uint32Array(f32buf.buffer);
-// f32 -> IEEE half bits, round to nearest even (overflow to inf).
-export function f16bits(v) {
-  f32buf[0] = v;
-  const x = u32buf[0];
-  const sign = (x >>> 16) & 0x8000;
-  const exp = (x >>> 23) & 0xff;
-  let mant = x & 0x7fffff;
-  if (exp === 0xff) return sign | 0x7c00 | (mant ? 0x200 : 0);
-  let e = exp - 127 + 15;
-  if (e >= 0x1f) return sign | 0x7c00;
-  if (e <= 0) {
-    if (e < -10) return sign;
-    mant |= 0x800000;
-    const shift = 14 - e;
-    let h = mant >>> shift;
-    const rem = mant & ((1 << shift) - 1), half = 1 << (shift - 1);
-    if (rem > half || (rem === half && (h & 1))) h++;
-    return sign | h;
-  }
-  let h = (e << 10) | (mant >>> 13);
-  const rem = mant & 0x1fff;
-  if (rem > 0x1000 || (rem === 0x1000 && (h & 1))) h++;
-  return sign | h;
-}
-export function f16value(h) {
-  const s = h & 0x8000 ? -1 : 1, e = (h >>> 10) & 0x1f, m = h & 0x3ff;
-  if (e === 0) return s * m * 2 ** -24;
-  if (e === 0x1f) return m ? NaN : s * Infinity;
-  return s * (1 + m / 1024) * 2 ** (e - 15);
-}
+// f16 conversions: the runtime's (web/runtime/f16.mjs), so tests and product round the same way.
+export { f16bits, f16value };
 export const f16round = (v) => f16value(f16bits(v));
 export const fr = Math.fround;
 

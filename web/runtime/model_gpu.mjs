@@ -13,6 +13,7 @@
 //           context: Int32Array of every id in the KV cache plus the new ones}; temperature 0 = greedy.
 // Errors name the kernel, buffer or tensor and the remedy.
 import { dispatchSize, evalExpr, packUniform } from '../kernels/manifest.mjs';
+import { f16bits, f16value } from './f16.mjs';
 import { makeRng } from './sampler.mjs';
 
 export const implemented = true;
@@ -27,31 +28,6 @@ export class ModelError extends Error {
 
 const align = (n, a) => Math.ceil(n / a) * a;
 
-// f16 bits ↔ f32 (the scales and norms of a q4f16_1 export feeding a kernel of the other type).
-function f16ToF32(h) {
-  const s = h & 0x8000 ? -1 : 1, e = (h >> 10) & 0x1f, m = h & 0x3ff;
-  if (e === 0) return s * m * 2 ** -24;
-  if (e === 31) return m ? NaN : s * Infinity;
-  return s * (1 + m / 1024) * 2 ** (e - 15);
-}
-const f32buf = new Float32Array(1), u32buf = new Uint32Array(f32buf.buffer);
-function f32ToF16(x) {
-  f32buf[0] = x;
-  const b = u32buf[0], s = (b >>> 16) & 0x8000, e = (b >>> 23) & 0xff, m = b & 0x7fffff;
-  if (e === 255) return s | 0x7c00 | (m ? 0x200 : 0);
-  const ee = e - 127 + 15;
-  if (ee >= 31) return s | 0x7c00;
-  if (ee <= 0) {
-    if (ee < -10) return s;
-    const mm = (m | 0x800000) >> (1 - ee + 13), rem = (m | 0x800000) & ((1 << (1 - ee + 13)) - 1), half = 1 << (1 - ee + 12);
-    return s | (mm + (rem > half || (rem === half && (mm & 1)) ? 1 : 0));
-  }
-  let h = s | (ee << 10) | (m >> 13);
-  const rem = m & 0x1fff;
-  if (rem > 0x1000 || (rem === 0x1000 && (h & 1))) h++;
-  return h;
-}
-
 // The bytes a weight binding wants: its WGSL element type decides f32 vs f16; u32 words pass through.
 export function weightBytes(t, wgslType, name) {
   const want = /f16/.test(wgslType) ? 'f16' : /f32/.test(wgslType) ? 'f32' : 'u32';
@@ -61,12 +37,12 @@ export function weightBytes(t, wgslType, name) {
     out = t.bytes;
   } else if (want === 'f32') {
     if (t.data instanceof Float32Array) out = new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength);
-    else if (t.dtype === 'float16') out = new Uint8Array(Float32Array.from(t.data, f16ToF32).buffer);
+    else if (t.dtype === 'float16') out = new Uint8Array(Float32Array.from(t.data, f16value).buffer);
     else if (t.dtype === 'bfloat16') out = new Uint8Array(Uint32Array.from(t.data, (b) => b << 16).buffer);
     else throw new ModelError(`[model_gpu] ${name}: cannot feed ${t.dtype} to an f32 binding`);
   } else {
     if (t.dtype === 'float16') out = t.bytes;
-    else if (t.data instanceof Float32Array) out = new Uint8Array(Uint16Array.from(t.data, f32ToF16).buffer);
+    else if (t.data instanceof Float32Array) out = new Uint8Array(Uint16Array.from(t.data, f16bits).buffer);
     else throw new ModelError(`[model_gpu] ${name}: cannot feed ${t.dtype} to an f16 binding`);
   }
   return out;
