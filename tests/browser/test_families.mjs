@@ -14,9 +14,10 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 
+import { LOGIT_BOUND, parseLogits, testPrompt } from '../web/native_ref.mjs';
+import { relErr } from '../web/wgsl_harness.mjs';
 import { makeTmp, root, serve } from './site.mjs';
 
-const LOGIT_BOUND = 2e-5;  // max |gpu − native| / max |native| (f32, other summation order; measured ≤ 1.1e-6)
 const GEN_TOKENS = 32;
 const FAMILIES = ['llama', 'qwen2', 'qwen2_swa', 'qwen3', 'phi3', 'phi3_longrope', 'gemma', 'gemma2', 'gemma3_text'];
 
@@ -39,19 +40,6 @@ const run = (args) => execFileSync(slm, args, { encoding: 'utf8', stdio: ['ignor
 let tmp, site, server, browser, page;
 const native = {};
 
-function readLogits(file) {
-  const buf = fs.readFileSync(file);
-  const n = Number(buf.readBigUInt64LE(0));
-  const t = JSON.parse(buf.subarray(8, 8 + n).toString('utf8')).logits;
-  const bytes = buf.subarray(8 + n + t.data_offsets[0], 8 + n + t.data_offsets[1]);
-  return { shape: t.shape, data: new Float32Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.length)) };
-}
-
-function promptFor(V) {
-  let s = 12345;
-  return Array.from({ length: 11 }, () => { s = (s * 1103515245 + 12345) % 2147483648; return 3 + (s % (V - 3)); });
-}
-
 before(async () => {
   tmp = makeTmp('slm-families-');
   site = path.join(tmp, 'site');
@@ -60,10 +48,10 @@ before(async () => {
     const dist = path.join(site, f);
     run(['export', '--model', path.join(root, 'tests/fixtures/models', f), '--quant', 'q4f32_1', '--out', dist, '--no-verify']);
     const V = JSON.parse(fs.readFileSync(path.join(dist, 'kernels/kernels.json'), 'utf8')).constants.V;
-    const prompt = promptFor(V);
+    const prompt = testPrompt(V);
     const lf = path.join(tmp, `${f}.logits.safetensors`);
     run(['logits', dist, '--ids', prompt.join(','), '--out', lf]);
-    native[f] = { V, prompt, logits: readLogits(lf), dist };
+    native[f] = { V, prompt, logits: parseLogits(fs.readFileSync(lf)), dist };
   }
   server = await serve(slm, site);
   browser = await chromium.launch({ executablePath: browserPath, args: ['--enable-unsafe-webgpu'] });
@@ -115,9 +103,7 @@ for (const family of FAMILIES) {
     const got = await runInBrowser(family, prompt, GEN_TOKENS);
     const T = logits.shape[0];
     const want = logits.data.subarray((T - 1) * V, T * V);
-    let d = 0, m = 0;
-    for (let i = 0; i < V; ++i) { d = Math.max(d, Math.abs(got.logits[i] - want[i])); m = Math.max(m, Math.abs(want[i])); }
-    const rel = d / m;
+    const rel = relErr(got.logits, want).rel;
     const nativeIds = run(['generate', dist, '--ids', prompt.join(','), '--max-tokens', String(got.ids.length), '--ignore-eos'])
       .trim().split(/\s+/).map(Number);
     console.log(`[families] ${family} on ${got.adapter}: logits max rel err ${rel.toExponential(2)} (bound ${LOGIT_BOUND}); ` +

@@ -12,9 +12,9 @@ import path from 'node:path';
 
 import { recordView, validateTensorCache } from '../../web/runtime/loader.mjs';
 import { createModel } from '../../web/runtime/model_gpu.mjs';
-import { SKIP, loadWebgpu, openDevice } from './wgsl_harness.mjs';
+import { LOGIT_BOUND, parseLogits, testPrompt } from './native_ref.mjs';
+import { SKIP, loadWebgpu, openDevice, relErr } from './wgsl_harness.mjs';
 
-const LOGIT_BOUND = 2e-5;  // max |gpu − native| / max |native| (f32, other summation order; measured ≤ 1.1e-6)
 const GEN_TOKENS = 32;
 
 const [slm, modelDir, scheme] = process.argv.slice(2);
@@ -27,17 +27,6 @@ const tmp = fs.mkdtempSync(path.join(os.tmpdir(), `slm-model-gpu-${family}-`));
 const dist = path.join(tmp, 'dist');
 const run = (args) => execFileSync(slm, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
 
-// The safetensors file `slm logits` writes: one F32 tensor 'logits' [T, V].
-function readLogits(file) {
-  const buf = fs.readFileSync(file);
-  const n = Number(buf.readBigUInt64LE(0));
-  const header = JSON.parse(buf.subarray(8, 8 + n).toString('utf8'));
-  const t = header.logits;
-  const [a, b] = t.data_offsets;
-  const bytes = buf.subarray(8 + n + a, 8 + n + b);
-  return { shape: t.shape, data: new Float32Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.length)) };
-}
-
 function loadExport(dir) {
   const config = JSON.parse(fs.readFileSync(path.join(dir, 'mlc-chat-config.json'), 'utf8'));
   const tc = JSON.parse(fs.readFileSync(path.join(dir, 'tensor-cache.json'), 'utf8'));
@@ -48,12 +37,6 @@ function loadExport(dir) {
   }
   const files = { text: async (n) => fs.readFileSync(path.join(dir, n), 'utf8'), bytes: async (n) => new Uint8Array(fs.readFileSync(path.join(dir, n))) };
   return { config, tensors, files };
-}
-
-function relErr(a, b) {
-  let d = 0, m = 0;
-  for (let i = 0; i < b.length; ++i) { d = Math.max(d, Math.abs(a[i] - b[i])); m = Math.max(m, Math.abs(b[i])); }
-  return d / Math.max(m, 1e-30);
 }
 
 const webgpu = await loadWebgpu();
@@ -68,14 +51,12 @@ try {
   run(['export', '--model', modelDir, '--quant', scheme, '--out', dist, '--no-verify']);
   const art = loadExport(dist);
   const V = JSON.parse(fs.readFileSync(path.join(dist, 'kernels', 'kernels.json'), 'utf8')).constants.V;
-  // A prompt of pseudo-random ids; 11 tokens with a prefill chunk of 4 exercises chunking and a partial chunk.
-  let s = 12345;
-  const prompt = Array.from({ length: 11 }, () => { s = (s * 1103515245 + 12345) % 2147483648; return 3 + (s % (V - 3)); });
+  const prompt = testPrompt(V);
   const extra = [5, 17, 2, 40 % V];
   const all = [...prompt, ...extra];
   const logitsFile = path.join(tmp, 'logits.safetensors');
   run(['logits', dist, '--ids', all.join(','), '--out', logitsFile]);
-  const native = readLogits(logitsFile);
+  const native = parseLogits(fs.readFileSync(logitsFile));
 
   const config = { ...art.config, prefill_chunk_size: 4 };
   const model = await createModel({ device: dev.device, shaderF16: dev.f16, config, tensors: art.tensors, files: art.files,
@@ -87,7 +68,7 @@ try {
   const greedy = (ids) => ({ temperature: 0, context: Int32Array.from(ids) });
   let res = await model.prefill(Int32Array.from(prompt), greedy(prompt));
   const check = (row, got) => {
-    const e = relErr(got, native.data.subarray(row * V, (row + 1) * V));
+    const e = relErr(got, native.data.subarray(row * V, (row + 1) * V)).rel;
     worst = Math.max(worst, e);
     if (!(e <= LOGIT_BOUND)) fail(`logits of position ${row}: relative error ${e.toExponential(2)} > ${LOGIT_BOUND}`);
   };
