@@ -19,7 +19,6 @@
 #include "codegen/export_weights.h"
 #include "codegen/wgsl_emit.h"
 #include "lora/run_state.h"
-#include "models/chat/template.h"
 #include "models/evaluate.h"
 #include "tensor/error.h"
 #include "tensor/system_memory.h"
@@ -184,11 +183,7 @@ int run_export(const Args& a) {
   p.config = load_config(p.hf);
   if (a.has("--eval-data")) {
     if (!p.verify) throw UsageError{"--eval-data is measured by the verification: drop --no-verify"};
-    const std::string f = a.str("--eval-data");
-    const Tokenizer tok = Tokenizer::load(p.hf);
-    std::optional<ChatTemplate> tmpl;
-    if (f.size() >= 6 && f.compare(f.size() - 6, 6, ".jsonl") == 0) tmpl = ChatTemplate::from_model_dir(p.hf);
-    p.eval = load_eval_data(f, tok, tmpl ? &*tmpl : nullptr);
+    p.eval = load_eval_data(a.str("--eval-data"), p.hf);
   }
   codegen::check_export_out_dir(p.out);
   codegen::mlc_layout(p.config, p.auto_quant ? quant::Scheme::Q4F16_1 : p.scheme);  // fails early if unsupported

@@ -6,7 +6,6 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
-#include <optional>
 
 #include "cli/common.h"
 #include "cli/verbs.h"
@@ -24,13 +23,9 @@ static int run_perplexity(const Args& a) {
   if (opt.max_len < 0 || opt.max_len == 1) throw UsageError{"--max-len must be 0 (the model's context) or >= 2"};
   if (opt.stride < 0) throw UsageError{"--stride must be >= 0"};
   const std::string data = a.str("--data");
-  const bool chat = data.size() >= 6 && data.compare(data.size() - 6, 6, ".jsonl") == 0;
   // HF directory or export directory (codegen/export_load.h decides by mlc-chat-config.json / tensor-cache.json).
   std::unique_ptr<Model> m = codegen::load_model_or_export(dir, compute_mode(a));
-  Tokenizer tok = Tokenizer::load(dir);
-  std::optional<ChatTemplate> tmpl;
-  if (chat) tmpl = ChatTemplate::from_model_dir(dir);
-  EvalData d = load_eval_data(data, tok, tmpl ? &*tmpl : nullptr);
+  EvalData d = load_eval_data(data, dir);
   if (opt.max_len == 0) opt.max_len = m->config().max_position_embeddings;
   if (opt.stride == 0) opt.stride = std::max<int64_t>(1, opt.max_len / 2);
   if (opt.stride >= opt.max_len) throw UsageError{"--stride must be smaller than --max-len"};
@@ -42,7 +37,7 @@ static int run_perplexity(const Args& a) {
   const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   std::printf("perplexity    %.6f\n", r.perplexity);
   std::printf("tokens        %lld %s in %lld sequence(s)\n", (long long)r.tokens,
-              chat ? "assistant tokens (loss-masked)" : "tokens", (long long)r.sequences);
+              d.kind == "chat" ? "assistant tokens (loss-masked)" : "tokens", (long long)r.sequences);
   std::printf("mean NLL      %.6f nats/token\n", r.mean_nll);
   std::fprintf(stderr, "[perplexity] %lld window(s) in %.2f s (%.1f tok/s)\n", (long long)r.windows, s,
                s > 0 ? double(r.tokens) / s : 0.0);

@@ -6,6 +6,7 @@
 #include <cmath>
 #include <fstream>
 #include <functional>
+#include <optional>
 #include <sstream>
 
 #include "models/chat/dataset.h"
@@ -189,11 +190,16 @@ CompareResult compare_models(Model& ref, Model& test, const std::vector<EvalSequ
   return r;
 }
 
+namespace {
+bool is_chat_file(const std::string& path) {
+  return path.size() >= 6 && path.compare(path.size() - 6, 6, ".jsonl") == 0;
+}
+}  // namespace
+
 EvalData load_eval_data(const std::string& path, const Tokenizer& tok, const ChatTemplate* tmpl) {
   EvalData d;
   d.path = path;
-  const bool jsonl = path.size() >= 6 && path.compare(path.size() - 6, 6, ".jsonl") == 0;
-  if (jsonl) {
+  if (is_chat_file(path)) {
     SLM_CHECK(tmpl, "[evaluate] " + path + " is chat JSONL but the model has no chat template to render it with");
     d.kind = "chat";
     for (const Conversation& c : read_chat_jsonl(path).conversations) {
@@ -209,6 +215,13 @@ EvalData load_eval_data(const std::string& path, const Tokenizer& tok, const Cha
   d.kind = "text";
   d.sequences.push_back({tok.encode(ss.str(), /*add_special_tokens=*/true), {}});
   return d;
+}
+
+EvalData load_eval_data(const std::string& path, const std::string& model_dir) {
+  const Tokenizer tok = Tokenizer::load(model_dir);
+  std::optional<ChatTemplate> tmpl;
+  if (is_chat_file(path)) tmpl = ChatTemplate::from_model_dir(model_dir);
+  return load_eval_data(path, tok, tmpl ? &*tmpl : nullptr);
 }
 
 }  // namespace slm

@@ -66,5 +66,7 @@ CompareResult compare_models(Model& ref, Model& test, const std::vector<EvalSequ
 // loss-masked by encode_example (tmpl must be non-null); anything else → UTF-8 text tokenised once with the
 // tokenizer's special tokens (BOS where its post-processor adds one), as HF's perplexity recipe does.
 EvalData load_eval_data(const std::string& path, const Tokenizer& tok, const ChatTemplate* tmpl);
+// The same with MODEL_DIR's tokenizer.json and, for `.jsonl`, its chat template (ChatTemplate::from_model_dir).
+EvalData load_eval_data(const std::string& path, const std::string& model_dir);
 
 }  // namespace slm
