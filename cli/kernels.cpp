@@ -1,4 +1,5 @@
 // slm kernels MODEL_DIR --quant {q4f32_1,q4f16_1} --out DIR [--workgroup-size N] [--workgroup-memory BYTES]
+//                                                   [--gemv-lanes N]
 // Writes DIR/kernels/ — the WGSL kernels of a model and kernels.json with their dispatch program, exactly what
 // `slm export` puts beside the weights — from config.json alone, for researchers profiling the kernels
 // (benches/web/bench_model_gpu.mjs) and for adapters whose limits differ from WebGPU's defaults.
@@ -26,6 +27,11 @@ static int run_kernels(const Args& a) {
   opt.limits.max_compute_invocations_per_workgroup = uint32_t(wg);
   opt.limits.max_compute_workgroup_size_x = uint32_t(wg);
   opt.limits.max_compute_workgroup_storage_size = uint32_t(mem);
+  if (a.has("--gemv-lanes")) {
+    const int64_t n = a.integer("--gemv-lanes");
+    if (n < 1 || n > wg || (n & (n - 1)) != 0) throw UsageError{"--gemv-lanes must be a power of two <= --workgroup-size"};
+    opt.gemv_lanes = uint32_t(n);
+  }
   codegen::write_wgsl_kernels(a.str("--out"), config, scheme, opt);
   std::printf("wrote %s/kernels (%s, %s)\n", a.str("--out").c_str(), config.model_type.c_str(), q.c_str());
   return 0;
@@ -33,7 +39,8 @@ static int run_kernels(const Args& a) {
 
 Verb make_kernels_verb() {
   return {"kernels",
-          "MODEL_DIR --quant {q4f32_1,q4f16_1} --out DIR [--workgroup-size N] [--workgroup-memory BYTES]",
+          "MODEL_DIR --quant {q4f32_1,q4f16_1} --out DIR [--workgroup-size N] [--workgroup-memory BYTES] "
+          "[--gemv-lanes N]",
           "Write a model's WGSL kernels and their dispatch program (DIR/kernels/) from config.json alone, as slm "
           "export does beside the weights.",
           {"MODEL_DIR"},
@@ -41,7 +48,9 @@ Verb make_kernels_verb() {
            {"--out", "DIR", "output directory; DIR/kernels/ is replaced atomically", ""},
            {"--workgroup-size", "N", "the adapter's maxComputeInvocationsPerWorkgroup (WebGPU default 256)", "256"},
            {"--workgroup-memory", "BYTES", "the adapter's maxComputeWorkgroupStorageSize (WebGPU default 16384)",
-            "16384"}},
+            "16384"},
+           {"--gemv-lanes", "N", "lanes sharing a row in the decode GEMVs (a tuning knob; default: the planner's, 32 "
+            "for K >= 1024)", ""}},
           run_kernels};
 }
 

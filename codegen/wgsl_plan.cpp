@@ -109,7 +109,7 @@ void Planner::add_gemv(const std::string& name, const std::string& role, int64_t
                        const std::string& weight, json opts, std::map<std::string, std::string> params) {
   check_k(name, K);
   const bool gated = opts.value("GATED", false);
-  json t = wgsl_gemv_tiling(K, N, gated, opt.limits);
+  json t = wgsl_gemv_tiling(K, N, gated, opts.value("NORM_IN", false), opt.limits, opt.gemv_lanes);
   WgslKernelSpec k = spec(name, "gemv_q4", role, t["WG"].get<uint32_t>());
   for (auto& [key, v] : t.items()) k.values[key] = v;
   k.values["K"] = K;
@@ -325,24 +325,30 @@ uint32_t wgsl_workgroup_size(uint32_t want, const WgslLimits& l) {
   return uint32_t(pow2_floor(cap));
 }
 
-json wgsl_gemv_tiling(int64_t K, int64_t N, bool gated, const WgslLimits& l) {
+json wgsl_gemv_tiling(int64_t K, int64_t N, bool gated, bool norm_in, const WgslLimits& l, uint32_t lanes) {
   const int64_t groups = K / 32;
-  const uint32_t wg0 = wgsl_workgroup_size(256, l);
-  uint64_t tpr = std::min<uint64_t>({32, pow2_ceil(uint64_t(std::max<int64_t>(groups, 1))), wg0});
-  uint64_t rpw = std::min<uint64_t>(wg0 / tpr, pow2_ceil(uint64_t(std::max<int64_t>(N, 1))));
-  const uint64_t red = tpr * rpw * (gated ? 2 : 1) * 4;
-  // x staged CG groups at a time (144 bytes a group: 8 vec4 + 1 of padding) in what the reduction leaves.
-  SLM_CHECK(red + 144 <= l.max_compute_workgroup_storage_size,
-            "[wgsl] gemv needs " + std::to_string(red + 144) + " bytes of workgroup memory, above the limit " +
-                std::to_string(l.max_compute_workgroup_storage_size));
-  int64_t cg = std::min<int64_t>(groups, int64_t((l.max_compute_workgroup_storage_size - red) / 144));
-  if (cg < groups && cg >= int64_t(tpr)) cg -= cg % int64_t(tpr);  // whole rounds of the lanes
-  const int64_t blocks = ceil_div(N, int64_t(rpw));
-  // At most kGemvMaxWorkgroups run; each loops over blocks (about a full wave of a large GPU: 132 SMs × 8).
-  constexpr int64_t kGemvMaxWorkgroups = 1024;
-  const int64_t num_wg = std::min<int64_t>(blocks, kGemvMaxWorkgroups);
-  return {{"GROUPS", groups}, {"TPR", tpr}, {"RPW", rpw}, {"WG", tpr * rpw}, {"NUM_WG", num_wg},
-          {"RED_SIZE", tpr * rpw * (gated ? 2 : 1)}, {"CG", cg}, {"XS_SIZE", cg * 9}};
+  // TPR lanes share a row set of R = 4 rows (the template unrolls them); a lane takes 4 words of each run of
+  // 4·TPR. A decode GEMV is one wave of latency-bound lanes, so TPR aims at ~2^19 lane-rows in flight
+  // (row sets × TPR, gate|up counting twice): small N, large K (o, down) split K over up to 256 lanes, large N
+  // (lm_head) keeps a warp of 32; never more lanes than one run of words needs. Measured on an H200
+  // (docs/performance.md, "Int4 GEMV in WGSL").
+  constexpr uint64_t R = 4;
+  const uint32_t wg_max = wgsl_workgroup_size(256, l);
+  const uint64_t row_sets = uint64_t(ceil_div(std::max<int64_t>(N, 1), int64_t(R))) * (gated ? 2 : 1);
+  const uint64_t cap = std::max<uint64_t>(32, pow2_ceil(uint64_t(std::max<int64_t>(groups, 1))));
+  uint64_t tpr = std::min<uint64_t>({wg_max, cap, std::max<uint64_t>(32, pow2_floor(std::max<uint64_t>(1, (uint64_t(1) << 19) / row_sets)))});
+  // Row sets per workgroup: enough workgroups (~256) to spread a small GEMV over the GPU's cores, and the
+  // reduction's SLOTS x WG floats must fit.
+  const uint64_t slots = R * (gated ? 2 : 1) + (norm_in ? 1 : 0);
+  const uint64_t out_sets = uint64_t(ceil_div(std::max<int64_t>(N, 1), int64_t(R)));
+  uint64_t sets = std::min<uint64_t>(wg_max / tpr, std::max<uint64_t>(1, pow2_floor(std::max<uint64_t>(1, out_sets / 256))));
+  while (sets > 1 && slots * tpr * sets * 4 > l.max_compute_workgroup_storage_size) sets /= 2;
+  SLM_CHECK(slots * tpr * sets * 4 <= l.max_compute_workgroup_storage_size,
+            "[wgsl] gemv needs " + std::to_string(slots * tpr * 4) + " bytes of workgroup memory, above the limit " +
+                std::to_string(l.max_compute_workgroup_storage_size) + " (maxComputeWorkgroupStorageSize)");
+  const uint64_t wg = tpr * sets;
+  const int64_t blocks = ceil_div(N, int64_t(R * sets));
+  return {{"GROUPS", groups}, {"TPR", tpr}, {"WG", wg}, {"SLOTS", slots}, {"RED_SIZE", slots * wg}, {"NUM_WG", blocks}};
 }
 
 json wgsl_gemm_tiling(int64_t K, int64_t N, const WgslLimits& l) {

@@ -37,6 +37,7 @@ enum class WgslRope { Auto, Inline, Table };
 struct WgslOptions {
   WgslLimits limits;
   WgslRope rope = WgslRope::Auto;
+  uint32_t gemv_lanes = 0;  // lanes per row of the decode GEMVs; 0 = the planner's choice (a tuning knob)
 };
 
 // One kernel to emit. `values` are the template's placeholders: booleans are section flags ({{#F}}…{{/F}}),
@@ -67,7 +68,9 @@ struct WgslPlan {
 WgslPlan plan_wgsl_kernels(const ModelConfig& config, quant::Scheme scheme, const WgslOptions& options = {});
 
 // Tiling choices, exposed for tests: each respects the limits or throws.
-nlohmann::ordered_json wgsl_gemv_tiling(int64_t K, int64_t N, bool gated, const WgslLimits& limits);
+// lanes = 0: the planner's choice of lanes per row (32, fewer for a small K).
+nlohmann::ordered_json wgsl_gemv_tiling(int64_t K, int64_t N, bool gated, bool norm_in, const WgslLimits& limits,
+                                         uint32_t lanes = 0);
 nlohmann::ordered_json wgsl_gemm_tiling(int64_t K, int64_t N, const WgslLimits& limits);
 // The largest power of two <= min(want, the limits' invocations and workgroup size x).
 uint32_t wgsl_workgroup_size(uint32_t want, const WgslLimits& limits);

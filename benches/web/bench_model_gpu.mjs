@@ -8,7 +8,7 @@
 //     fraction of it reached;
 //   - per int4 GEMV kernel: GB/s of its weight stream, run alone back to back (R dispatches in one pass).
 //   node benches/web/bench_model_gpu.mjs DIR [--prefill 512] [--decode 128] [--context 2048] [--bw-mb 1024]
-//                                            [--label NAME]
+//                                            [--label NAME] [--parts model,sampled,profile,sample,gemv]
 // Random weights: codes uniform, scales 1/(4·sqrt(K)) so activations stay finite; the speed of these kernels
 // does not depend on the values. Needs the npm `webgpu` package (on the GPU machine: .gpukit, docs/performance.md).
 import fs from 'node:fs';
@@ -21,6 +21,7 @@ const args = process.argv.slice(2);
 const dir = args[0];
 const opt = (name, def) => { const i = args.indexOf(name); return i >= 0 ? args[i + 1] : def; };
 const prefillN = Number(opt('--prefill', 512)), decodeN = Number(opt('--decode', 128));
+const parts = new Set(opt('--parts', 'model,sampled,profile,sample,gemv').split(','));
 const context = Number(opt('--context', 2048)), bwMB = Number(opt('--bw-mb', 1024)), label = opt('--label', path.basename(path.resolve(dir ?? '.')));
 if (!dir) { console.error('usage: node benches/web/bench_model_gpu.mjs DIR [--prefill N] [--decode N] [--context N]'); process.exit(2); }
 
@@ -234,19 +235,21 @@ emit({ what: 'model', prefill_tokens: prefillN, prefill_tok_s: prefillN / prefil
        weight_MB_per_token: bytes / 1e6, bound_tok_s: boundTokS, fraction_of_bound: decodeTokS / boundTokS });
 // The same decode with the sampling head (temperature 0.7, top-p 0.9, repetition penalty 1.1 over the context),
 // as a chat request with generation_config defaults runs it.
-const sampling = (ids) => ({ temperature: 0.7, top_p: 0.9, repetition_penalty: 1.1, seed: 1, context: Int32Array.from(ids) });
-const ctxIds = Array.from(prompt);
-t0 = now();
-for (let i = 0; i < decodeN; ++i) {
-  step = await model.decode(step.token, sampling(ctxIds));
-  ctxIds.push(step.token);
+if (parts.has('sampled')) {
+  const sampling = (ids) => ({ temperature: 0.7, top_p: 0.9, repetition_penalty: 1.1, seed: 1, context: Int32Array.from(ids) });
+  const ctxIds = Array.from(prompt);
+  t0 = now();
+  for (let i = 0; i < decodeN; ++i) {
+    step = await model.decode(step.token, sampling(ctxIds));
+    ctxIds.push(step.token);
+  }
+  const sampledS = (now() - t0) / 1000;
+  emit({ what: 'sampled', decode_tok_s: decodeN / sampledS, ms_per_token: 1000 * sampledS / decodeN,
+         note: 'temperature 0.7, top_p 0.9, repetition_penalty 1.1' });
 }
-const sampledS = (now() - t0) / 1000;
-emit({ what: 'sampled', decode_tok_s: decodeN / sampledS, ms_per_token: 1000 * sampledS / decodeN,
-       note: 'temperature 0.7, top_p 0.9, repetition_penalty 1.1' });
 model.dispose();
 // Where a decoded token's GPU time goes: the same decode with a timestamp around every dispatch.
-if (ts) {
+if (ts && parts.has('profile')) {
   const pm = await createModel({ device, shaderF16: f16, config, tensors, files, maxContext: context, profile: true });
   let st = await pm.prefill(prompt, greedy);
   const p0 = structuredClone(pm.stats().profile);  // the prefill's share, subtracted below
@@ -259,8 +262,8 @@ if (ts) {
          kernels: Object.fromEntries(rows.map(([k, us]) => [k, +us.toFixed(1)])) });
   pm.dispose();
 }
-for (const kind of ['flat', 'peaked']) emit({ what: 'sample', ...(await sampleKernel(kind)) });
+if (parts.has('sample')) for (const kind of ['flat', 'peaked']) emit({ what: 'sample', ...(await sampleKernel(kind)) });
 for (const name of ['gemv_qkv', 'gemv_o', 'gemv_gate_up', 'gemv_down', 'gemv_lm_head'])
-  if (kernels.has(name)) emit({ what: 'gemv', ...(await gemvBandwidth(name)) });
+  if (parts.has('gemv') && kernels.has(name)) emit({ what: 'gemv', ...(await gemvBandwidth(name)) });
 device.destroy();
 process.exit(0);

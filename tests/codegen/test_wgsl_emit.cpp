@@ -115,27 +115,23 @@ TEST(WgslSnapshot, ExtraVariantsMatchTheCommittedSnapshots) {
     b.values["KERNEL"] = b.name;
     b.values["BIAS"] = true;
     ks.push_back(wgsl_emit_kernel(b, lim));
-    // x staged in several chunks (CG < GROUPS) and workgroups looping over several blocks (NUM_WG < blocks):
-    // the large-K and large-N paths of gemv_q4 that the fixture shapes do not reach.
+    // Tilings the planner does not pick for the fixture shapes: fewer lanes than groups (each lane loops over
+    // several groups) with more rows per workgroup than lanes, and a last block that runs past N.
     WgslKernelSpec c = find("gemv_gate_up");
-    c.name = "gemv_gate_up_chunked_looped" + sfx;
+    c.name = "gemv_gate_up_looped" + sfx;
     c.values["KERNEL"] = c.name;
-    c.values["CG"] = 1;
-    c.values["XS_SIZE"] = 9;
-    c.values["RPW"] = 16;  // 8 blocks of 16 rows, all by one workgroup
-    c.values["WG"] = c.workgroup_size = 2 * 16;
-    c.values["RED_SIZE"] = 2 * 2 * 16;
-    c.values["NUM_WG"] = 1;
+    c.values["TPR"] = 1;
+    c.values["WG"] = c.workgroup_size = 8;  // 32 rows a workgroup
+    c.values["RED_SIZE"] = 9 * 8;
+    c.values["NUM_WG"] = (c.values["N"].get<int64_t>() + 31) / 32;
     ks.push_back(wgsl_emit_kernel(c, lim));
     WgslKernelSpec d = find("gemv_down");
-    d.name = "gemv_down_chunked_looped" + sfx;
+    d.name = "gemv_down_partial" + sfx;
     d.values["KERNEL"] = d.name;
-    d.values["CG"] = 3;
-    d.values["XS_SIZE"] = 27;
-    d.values["RPW"] = 8;  // 8 blocks of 8 rows over 3 workgroups
-    d.values["WG"] = d.workgroup_size = 4 * 8;
-    d.values["RED_SIZE"] = 4 * 8;
-    d.values["NUM_WG"] = 3;
+    d.values["TPR"] = 4;
+    d.values["WG"] = d.workgroup_size = 4 * 6;  // 24 rows a workgroup: N = 64 leaves a partial block
+    d.values["RED_SIZE"] = 4 * 24;
+    d.values["NUM_WG"] = (d.values["N"].get<int64_t>() + 23) / 24;
     ks.push_back(wgsl_emit_kernel(d, lim));
     // cos/sin in the shader (WgslRope::Inline) instead of the runtime's table.
     WgslKernelSpec ri = find("rope_kv_full");
@@ -356,6 +352,11 @@ TEST(WgslLimits, SmallLimitsAreHonouredAndLargeOnesUsed) {
       if (k.info["template"] == "gemm_q4.wgsl") {
         const json& v = k.info["values"];
         EXPECT_LE((v["TM"].get<int>() * 32 + v["TN"].get<int>() * 33) * 4, 4096) << k.name;
+      }
+      if (k.info["template"] == "gemv_q4.wgsl") {
+        const json& v = k.info["values"];
+        EXPECT_LE(v["RED_SIZE"].get<int>() * 4, 4096) << k.name;
+        EXPECT_EQ(v["RED_SIZE"].get<int>(), v["SLOTS"].get<int>() * v["WG"].get<int>()) << k.name;
       }
     }
   }
