@@ -2,6 +2,7 @@
 // directory, the same numbers on a q0f32 export of it, and usage errors. Expected values are computed here
 // from the model's logits (exp of the mean cross-entropy), not by models/evaluate.
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <cmath>
 #include <filesystem>
@@ -17,10 +18,16 @@ namespace fs = std::filesystem;
 
 namespace {
 
+// Per-process scratch paths: ctest runs this file's tests as parallel processes, and one test's
+// remove_all must not pull the model from under another's `slm perplexity`.
+std::string scratch(const std::string& name) {
+  return ::testing::TempDir() + "/" + name + "_" + std::to_string(::getpid());
+}
+
 // The qwen2 fixture (vocab 320) with the tiny ChatML tokenizer (267 ids) beside it.
 std::string model_dir() {
   static const std::string d = [] {
-    const std::string dir = ::testing::TempDir() + "/slm_cli_ppl_model";
+    const std::string dir = scratch("slm_cli_ppl_model");
     fs::remove_all(dir);
     fs::create_directories(dir);
     const std::string m = std::string(SLM_FIXTURES) + "/models/qwen2/", t = std::string(SLM_FIXTURES) + "/chat/tiny_tokenizer/";
@@ -32,7 +39,7 @@ std::string model_dir() {
 }
 
 std::string text_file() {
-  const std::string p = ::testing::TempDir() + "/slm_cli_ppl.txt";
+  const std::string p = scratch("slm_cli_ppl") + ".txt";
   std::ofstream(p) << "Does my policy cover water damage? Only sudden and accidental water damage is covered.\n";
   return p;
 }
@@ -101,12 +108,13 @@ TEST(CliPerplexity, ChatJsonlScoresOnlyAssistantTokens) {
 }
 
 TEST(CliPerplexity, WorksOnAnExportDirectory) {
-  const std::string out = ::testing::TempDir() + "/slm_cli_ppl_export";
+  const std::string out = scratch("slm_cli_ppl_export");
   fs::remove_all(out);
   SlmRun e = run_slm("export --model " + model_dir() + " --quant q0f32 --out " + out + " --no-verify");
   ASSERT_EQ(e.status, 0) << e.out;
   SlmRun hf = run_slm("perplexity " + model_dir() + " --data " + text_file(), true);
   SlmRun ex = run_slm("perplexity " + out + " --data " + text_file(), true);
+  ASSERT_EQ(hf.status, 0) << hf.out;
   ASSERT_EQ(ex.status, 0) << ex.out;
   const double a = value_after(hf.out, "perplexity"), b = value_after(ex.out, "perplexity");
   EXPECT_NEAR(a, b, 1e-5 * a);  // q0f32 keeps every weight
