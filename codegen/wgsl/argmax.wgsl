@@ -8,16 +8,37 @@ const WG: u32 = {{WG}}u;
 var<workgroup> bv: array<f32, {{WG}}>;
 var<workgroup> bi: array<u32, {{WG}}>;
 
+// Keeps (best, besti) as the first maximum of the indices seen in increasing order (NaN never replaces a value).
+fn take(v: f32, i: u32, best: ptr<function, f32>, besti: ptr<function, u32>) {
+  if (i < V && (v > *best || *besti == 0xffffffffu)) {
+    *best = v;
+    *besti = i;
+  }
+}
+
 @compute @workgroup_size({{WG}})
 fn main(@builtin(local_invocation_index) lid: u32) {
   var best = -3.4e38;
   var besti = 0xffffffffu;
-  for (var i = lid; i < V; i += WG) {
-    let v = logits[i];
-    if (v > best || besti == 0xffffffffu) {
-      best = v;
-      besti = i;
-    }
+  // Eight loads in flight per lane (one lane's indices, in increasing order): a single workgroup's loop over
+  // the vocabulary is latency-bound, one round trip per iteration.
+  for (var i = lid; i < V; i += 8u * WG) {
+    let v0 = logits[i];
+    let v1 = logits[min(i + WG, V - 1u)];
+    let v2 = logits[min(i + 2u * WG, V - 1u)];
+    let v3 = logits[min(i + 3u * WG, V - 1u)];
+    let v4 = logits[min(i + 4u * WG, V - 1u)];
+    let v5 = logits[min(i + 5u * WG, V - 1u)];
+    let v6 = logits[min(i + 6u * WG, V - 1u)];
+    let v7 = logits[min(i + 7u * WG, V - 1u)];
+    take(v0, i, &best, &besti);
+    take(v1, i + WG, &best, &besti);
+    take(v2, i + 2u * WG, &best, &besti);
+    take(v3, i + 3u * WG, &best, &besti);
+    take(v4, i + 4u * WG, &best, &besti);
+    take(v5, i + 5u * WG, &best, &besti);
+    take(v6, i + 6u * WG, &best, &besti);
+    take(v7, i + 7u * WG, &best, &besti);
   }
   bv[lid] = best;
   bi[lid] = besti;

@@ -309,10 +309,12 @@ async function add(ctx) {
 async function argmax(ctx) {
   const { kernel: k, r } = ctx, V = k.values.V;
   const logits = f32s(r, V, -5, 5);
-  const a = Math.floor(V / 3), b = V - 2;
-  logits[a] = logits[b] = 7;  // a tie: the first index wins
+  const WG = k.values.WG, b = V - 2;
+  const a = V > WG + 2 ? Math.min(Math.floor(V / 3), V - WG - 3) : Math.floor(V / 3);
+  const c = a + WG < b ? a + WG : b;  // the same lane's next load: a tie within one lane too
+  logits[a] = logits[b] = logits[c] = 7;  // a tie: the first index wins
   const out = new Uint32Array((await runKernel(ctx.dev, k, ctx.code, { inputs: { logits }, vars: {} })).out);
-  return [{ what: `token (V=${V}, tie at ${a} and ${b})`, rel: out[0] === a ? 0 : 1, abs: 0, got: out[0], want: a, tol: 0 }];
+  return [{ what: `token (V=${V}, tie at ${a}, ${c} and ${b})`, rel: out[0] === a ? 0 : 1, abs: 0, got: out[0], want: a, tol: 0 }];
 }
 
 // models/sampling.cpp's processors in double, plus the GPU's sampling rule (first index whose cumulative kept
