@@ -1,15 +1,16 @@
 // Where an int4 GEMV's time goes on a real GPU (Dawn for Node): for one decode shape (K, N), the same bytes read
 // four ways, each timed back to back in one compute pass (R dispatches, as a decode step issues them):
 //   stream   a linear streaming read of the weight bytes (the peer: what this GPU reads at that size),
-//   pattern  the GEMV's access pattern (TPR lanes a row, 4 rows a lane, q_weight + q_scale), XOR only,
-//   pattern+x  the same plus each lane's group of x (8 vec4, cached) — no dequantisation,
+//   pattern  a lane per 16-byte group of codes (TPR lanes a row, 4 rows a lane, q_weight + q_scale), XOR only,
+//   pattern+x  the same plus each lane's group of x (8 vec4, a 128-byte stride across lanes) — no dequantisation
+//            (the layout gemv_q4.wgsl had before it took a u32 word a lane, docs/performance.md),
 //   gemv     the generated kernel from DIR/kernels (when DIR is given).
 //   node benches/web/bench_gemv_probe.mjs [--K 3072] [--N 9216] [--tpr 32] [--wg 256] [--dir DIR --kernel gemv_qkv]
 // Prints one JSON line per way: us per call and GB/s of the weight bytes.
 import fs from 'node:fs';
 import path from 'node:path';
 
-import { evalExpr } from '../../web/kernels/manifest.mjs';
+import { bindManifestKernel, perCall, pipeline, streamSeconds } from './gpu_timing.mjs';
 
 const args = process.argv.slice(2);
 const opt = (name, def) => { const i = args.indexOf(name); return i >= 0 ? args[i + 1] : def; };
@@ -25,34 +26,12 @@ const L = adapter.limits;
 const device = await adapter.requestDevice({
   requiredLimits: { maxStorageBufferBindingSize: L.maxStorageBufferBindingSize, maxBufferSize: L.maxBufferSize },
 });
-const now = () => performance.now();
 const buf = (bytes) => device.createBuffer({ size: Math.max(16, Math.ceil(bytes / 16) * 16), usage: GPUBufferUsage.STORAGE });
-
-// buffers: [GPUBuffer] bound at 0, 1, … or [{binding, resource}] entries.
+// `code` with `buffers` bound at 0, 1, …: seconds per call.
 async function time(code, buffers, grid) {
-  const module = device.createShaderModule({ code });
-  const info = await module.getCompilationInfo();
-  for (const m of info.messages) if (m.type === 'error') throw new Error(m.message);
-  const pipe = await device.createComputePipelineAsync({ layout: 'auto', compute: { module, entryPoint: 'main' } });
-  const entries = buffers.map((b, i) => (b instanceof GPUBuffer ? { binding: i, resource: { buffer: b } } : b));
-  const bg = device.createBindGroup({ layout: pipe.getBindGroupLayout(0), entries });
-  const run = async (n) => {
-    const enc = device.createCommandEncoder();
-    const p = enc.beginComputePass();
-    p.setPipeline(pipe);
-    p.setBindGroup(0, bg);
-    for (let i = 0; i < n; ++i) p.dispatchWorkgroups(Math.min(grid, 65535), Math.ceil(grid / 65535));
-    p.end();
-    const t0 = now();
-    device.queue.submit([enc.finish()]);
-    await device.queue.onSubmittedWorkDone();
-    return (now() - t0) / 1000;
-  };
-  await run(10);
-  const r = [];
-  for (let i = 0; i < 5; ++i) r.push(await run(R) / R);
-  r.sort((a, b) => a - b);
-  return r[2] * 1e6;
+  const pipe = await pipeline(device, code);
+  const entries = buffers.map((b, i) => ({ binding: i, resource: { buffer: b } }));
+  return perCall(device, pipe, device.createBindGroup({ layout: pipe.getBindGroupLayout(0), entries }), grid, { reps: R });
 }
 
 const wBytes = N * GROUPS * 16, sBytes = N * GROUPS * 4, bytes = wBytes + sBytes;
@@ -60,19 +39,7 @@ const emit = (what, us) => console.log(JSON.stringify({ what, K, N, TPR, WG, MB:
                                                         GBps: +(bytes / (us / 1e6) / 1e9).toFixed(0) }));
 const qw = buf(wBytes), qs = buf(sBytes), x = buf(K * 4), y = buf(N * 4);
 
-// stream: every lane XORs vec4s of one buffer of the same size, grid-stride.
-{
-  const src = buf(bytes), nvec = bytes / 16, nwg = Math.min(4096, Math.ceil(nvec / 256));
-  const code = `
-@group(0) @binding(0) var<storage, read> a: array<vec4<u32>>;
-@group(0) @binding(1) var<storage, read_write> o: array<u32>;
-@compute @workgroup_size(256) fn main(@builtin(global_invocation_id) g: vec3<u32>, @builtin(num_workgroups) n: vec3<u32>) {
-  var acc = vec4<u32>(0u);
-  for (var i = g.x; i < ${nvec}u; i += n.x * 256u) { acc ^= a[i]; }
-  if (acc.x == 12345u) { o[g.x] = acc.y; }
-}`;
-  emit('stream', await time(code, [src, buf(16)], nwg));
-}
+emit('stream', (await streamSeconds(device, bytes, { reps: R })) * 1e6);
 
 // The GEMV's pattern: lane l of a row set takes groups l, l+TPR, … of 4 rows.
 const RPW = 4 * (WG / TPR), nwg = Math.ceil(N / RPW);
@@ -97,16 +64,15 @@ const pattern = (withX) => `
   }
   if (acc.x == 12345u || xa.x == 1.5) { y[row0] = f32(acc.y); }
 }`;
-emit('pattern', await time(pattern(false), [qw, qs, x, y], nwg));
-emit('pattern+x', await time(pattern(true), [qw, qs, x, y], nwg));
+emit('pattern', (await time(pattern(false), [qw, qs, x, y], nwg)) * 1e6);
+emit('pattern+x', (await time(pattern(true), [qw, qs, x, y], nwg)) * 1e6);
 
 if (dir) {
   const manifest = JSON.parse(fs.readFileSync(path.join(dir, 'kernels', 'kernels.json'), 'utf8'));
   const k = manifest.kernels.find((e) => e.name === kname);
   const code = fs.readFileSync(path.join(dir, 'kernels', k.file), 'utf8');
-  const entries = k.bindings.map((b) => ({ binding: b.binding, resource: { buffer: buf(evalExpr(b.bytes, { T: 1, S: 1, P: 1, M: 1 })) } }));
-  entries.push({ binding: k.uniform.binding, resource: { buffer: device.createBuffer({ size: k.uniform.bytes, usage: GPUBufferUsage.UNIFORM }) } });
-  const us = await time(code, entries, evalExpr(k.grid, { T: 1 }));
+  const { pipe, bg, grid } = await bindManifestKernel(device, k, code);
+  const us = (await perCall(device, pipe, bg, grid, { reps: R })) * 1e6;
   console.log(JSON.stringify({ what: 'gemv', kernel: kname, K: k.values.K, N: k.values.N, TPR: k.values.TPR, WG: k.values.WG,
                                us_per_call: +us.toFixed(2) }));
 }

@@ -15,6 +15,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 
 import { evalExpr, packUniform } from '../../web/kernels/manifest.mjs';
+import { bindManifestKernel, perCall, pipeline, streamSeconds } from './gpu_timing.mjs';
 import { createModel } from '../../web/runtime/model_gpu.mjs';
 
 const args = process.argv.slice(2);
@@ -44,39 +45,7 @@ const emit = (o) => console.log(JSON.stringify({ model: label, ...o }));
 // ---- the peer: streaming-read bandwidth -------------------------------------------------------------------
 async function readBandwidth() {
   const bytes = Math.min(bwMB * 2 ** 20, L.maxStorageBufferBindingSize, L.maxBufferSize) & ~0xffff;
-  const src = device.createBuffer({ size: bytes, usage: GPUBufferUsage.STORAGE });
-  const WG = 256, NWG = 4096;
-  const sink = device.createBuffer({ size: WG * NWG * 4, usage: GPUBufferUsage.STORAGE });
-  const module = device.createShaderModule({ code: `
-@group(0) @binding(0) var<storage, read> a: array<vec4<u32>>;
-@group(0) @binding(1) var<storage, read_write> o: array<u32>;
-@compute @workgroup_size(${WG}) fn main(@builtin(global_invocation_id) g: vec3<u32>, @builtin(num_workgroups) n: vec3<u32>) {
-  var acc = vec4<u32>(0u);
-  for (var i = g.x; i < arrayLength(&a); i += n.x * ${WG}u) { acc ^= a[i]; }
-  o[g.x] = acc.x ^ acc.y ^ acc.z ^ acc.w;
-}` });
-  const pipe = device.createComputePipeline({ layout: 'auto', compute: { module, entryPoint: 'main' } });
-  const bg = device.createBindGroup({ layout: pipe.getBindGroupLayout(0), entries: [
-    { binding: 0, resource: { buffer: src } }, { binding: 1, resource: { buffer: sink } }] });
-  const run = async (n) => {
-    const enc = device.createCommandEncoder();
-    const p = enc.beginComputePass();
-    p.setPipeline(pipe);
-    p.setBindGroup(0, bg);
-    for (let k = 0; k < n; ++k) p.dispatchWorkgroups(NWG);
-    p.end();
-    const t0 = now();
-    device.queue.submit([enc.finish()]);
-    await device.queue.onSubmittedWorkDone();
-    return (now() - t0) / 1000;
-  };
-  await run(2);
-  const r = [];
-  for (let i = 0; i < 5; ++i) r.push(20 * bytes / (await run(20)) / 1e9);
-  r.sort((a, b) => a - b);
-  src.destroy();
-  sink.destroy();
-  return r[2];
+  return bytes / (await streamSeconds(device, bytes, { reps: 20, rounds: 5, warm: 2 })) / 1e9;
 }
 
 // ---- random weights of the kernels' shapes ----------------------------------------------------------------
@@ -129,34 +98,8 @@ function decodeWeightBytes(tensors) {
 async function gemvBandwidth(name, R = 200) {
   const k = kernels.get(name);
   const code = fs.readFileSync(path.join(dir, 'kernels', k.file), 'utf8');
-  const module = device.createShaderModule({ code });
-  const pipe = await device.createComputePipelineAsync({ layout: 'auto', compute: { module, entryPoint: 'main' } });
-  let weightBytes = 0;
-  const entries = k.bindings.map((b) => {
-    const bytes = Math.max(16, Math.ceil(evalExpr(b.bytes, { T: 1, S: 1, P: 1, M: 1 }) / 16) * 16);
-    if (b.name === 'qw' || b.name === 'qs') weightBytes += bytes;
-    return { binding: b.binding, resource: { buffer: device.createBuffer({ size: bytes, usage: GPUBufferUsage.STORAGE }) } };
-  });
-  if (k.uniform) entries.push({ binding: k.uniform.binding, resource: { buffer: device.createBuffer({ size: k.uniform.bytes, usage: GPUBufferUsage.UNIFORM }) } });
-  const bg = device.createBindGroup({ layout: pipe.getBindGroupLayout(0), entries });
-  const grid = evalExpr(k.grid, { T: 1 });
-  const run = async (n) => {
-    const enc = device.createCommandEncoder();
-    const p = enc.beginComputePass();
-    p.setPipeline(pipe);
-    p.setBindGroup(0, bg);
-    for (let i = 0; i < n; ++i) p.dispatchWorkgroups(Math.min(grid, 65535), Math.ceil(grid / 65535));
-    p.end();
-    const t0 = now();
-    device.queue.submit([enc.finish()]);
-    await device.queue.onSubmittedWorkDone();
-    return (now() - t0) / 1000;
-  };
-  await run(10);
-  const r = [];
-  for (let i = 0; i < 5; ++i) r.push(await run(R));
-  r.sort((a, b) => a - b);
-  const us = r[2] / R * 1e6;
+  const { pipe, bg, grid, weightBytes } = await bindManifestKernel(device, k, code);
+  const us = (await perCall(device, pipe, bg, grid, { reps: R })) * 1e6;
   return { kernel: name, K: k.values.K, N: k.values.N, weight_MB: weightBytes / 1e6, us_per_call: us,
            GBps: weightBytes / (us / 1e6) / 1e9 };
 }
@@ -168,7 +111,7 @@ async function sampleKernel(kind, R = 20) {
   const k = kernels.get('sample');
   const V = manifest.constants.V;
   const code = fs.readFileSync(path.join(dir, 'kernels', k.file), 'utf8');
-  const pipe = await device.createComputePipelineAsync({ layout: 'auto', compute: { module: device.createShaderModule({ code }), entryPoint: 'main' } });
+  const pipe = await pipeline(device, code);
   const logits = new Float32Array(V);
   let seed = 3;
   for (let i = 0; i < V; ++i) {
@@ -185,24 +128,8 @@ async function sampleKernel(kind, R = 20) {
   const entries = k.bindings.map((b) => ({ binding: b.binding, resource: { buffer: bufs[b.name] } }));
   entries.push({ binding: k.uniform.binding, resource: { buffer: ub } });
   const bg = device.createBindGroup({ layout: pipe.getBindGroupLayout(0), entries });
-  const run = async (n) => {
-    device.queue.writeBuffer(lb, 0, logits);
-    const enc = device.createCommandEncoder();
-    const pass = enc.beginComputePass();
-    pass.setPipeline(pipe);
-    pass.setBindGroup(0, bg);
-    for (let i = 0; i < n; ++i) pass.dispatchWorkgroups(1);
-    pass.end();
-    const t0 = now();
-    device.queue.submit([enc.finish()]);
-    await device.queue.onSubmittedWorkDone();
-    return (now() - t0) / 1000;
-  };
-  await run(2);
-  const r = [];
-  for (let i = 0; i < 3; ++i) r.push(await run(R) / R);
-  r.sort((a, b) => a - b);
-  return { kernel: 'sample', logits: kind, V, ms_per_call: r[1] * 1000 };
+  const s = await perCall(device, pipe, bg, 1, { reps: R, rounds: 3, warm: 2, before: () => device.queue.writeBuffer(lb, 0, logits) });
+  return { kernel: 'sample', logits: kind, V, ms_per_call: s * 1000 };
 }
 
 const bw = await readBandwidth();
