@@ -249,6 +249,16 @@ test('engine: max_tokens, stop strings, interrupt, KV reuse across turns, resetC
     finish = c.choices[0]?.finish_reason ?? finish;
   }
   assert.equal(finish, 'abort');
+  // Stop pressed right after Send, while the request still waits for the model: it ends as 'abort' with nothing
+  // generated, and the next request is not affected.
+  const early = engine.chat.completions.create({ messages: ask, temperature: 0 });
+  engine.interruptGenerate();
+  const r4 = await early;
+  assert.equal(r4.choices[0].finish_reason, 'abort');
+  assert.equal(r4.choices[0].message.content, '');
+  assert.equal(r4.usage.completion_tokens, 0);
+  const r5 = await engine.chat.completions.create({ messages: ask, temperature: 0, max_tokens: 2 });
+  assert.equal(r5.choices[0].finish_reason, 'length');
   await engine.resetChat();
   assert.deepEqual(model.calls.at(-1), ['reset']);
   assert.equal(engine.runtimeStatsText(), 'prefill: 0.0 tokens/sec, decoding: 0.0 tokens/sec');

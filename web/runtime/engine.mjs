@@ -60,6 +60,10 @@ export class Engine {
     this.onProgress = options.onProgress ?? (() => {});
     this.chat = { completions: { create: (req) => this.create(req) } };
     this.lock = Promise.resolve();
+    // Requests are numbered as they arrive; an interrupt stops every request submitted before it, also one still
+    // waiting for the lock (a Stop pressed just after Send must not be lost to the request that starts later).
+    this.submitted = 0;
+    this.interruptedThrough = 0;
     this.reset();
   }
 
@@ -71,7 +75,7 @@ export class Engine {
     this.modelError = null;
     this.kvIds = [];
     this.stats = { prefillTokens: 0, prefillS: 0, decodeTokens: 0, decodeS: 0, ttftS: null };
-    this.interrupted = false;
+    this.interruptedThrough = this.submitted;
   }
 
   // variants: [{url, quantization?, id?}] — the builds of one model; the f16 one is taken only with shader-f16.
@@ -149,11 +153,11 @@ export class Engine {
     if (!this.text) throw new EngineError('[engine] no model is loaded — call reload() first', 'not-loaded');
     const req = normalizeRequest(request, this.config);
     if (this.modelError || !this.model) throw this.modelError;
+    const ticket = ++this.submitted;
     const release = await this.acquire();
-    this.interrupted = false;
     let gen;
     try {
-      gen = this.generate(req);
+      gen = this.generate(req, ticket);
       const first = await gen.next();  // prompt errors surface from create(), not from the first chunk
       if (!req.stream) {
         let content = '', finish = null, use = null;
@@ -193,7 +197,7 @@ export class Engine {
 
   // Yields {chunk, usage}: the first chunk carries the role, the last the finish reason (and usage when
   // stream_options.include_usage, as OpenAI puts it in one more chunk with empty choices).
-  async *generate(req) {
+  async *generate(req, ticket) {
     const id = completionId();
     const created = Math.floor(Date.now() / 1000);
     const prompt = this.text.applyChatTemplate(req.messages, { addGenerationPrompt: true });
@@ -216,38 +220,43 @@ export class Engine {
       throw new EngineError('[engine] the model step returned neither {token} nor {logits} — see ' +
                             'web/runtime/model_gpu.mjs', 'model');
     };
-    const t0 = now();
-    let token = pick(await this.prefillPrompt(ids, sampling()));
-    const tFirst = now();
-    this.stats.prefillS += (tFirst - t0) / 1000;
-    this.stats.ttftS = (tFirst - t0) / 1000;
-    const decoder = this.text.streamDecoder({ skipSpecialTokens: true });
-    const filter = new StopFilter(req.stop);
-    let generated = 0, finish = null, lastYield = now();
-    try {
-      for (;;) {
-        if (this.stopIds.has(token)) { finish = 'stop'; break; }
-        generated++;
-        context.push(token);
-        const delta = filter.push(decoder.push(token));
-        if (delta) yield { chunk: chunk(id, this.modelId, created, { content: delta }) };
-        if (filter.stopped) { finish = 'stop'; break; }
-        if (generated >= maxTokens) { finish = 'length'; break; }
-        if (now() - lastYield > 50) {  // let interruptGenerate() messages in even when steps are synchronous
-          await new Promise((r) => setTimeout(r, 0));
-          lastYield = now();
+    let generated = 0, finish = null;
+    // Stopped while this request waited for the model (Stop right after Send): no prefill, nothing generated.
+    if (this.interruptedThrough >= ticket) finish = 'abort';
+    else {
+      const t0 = now();
+      let token = pick(await this.prefillPrompt(ids, sampling()));
+      const tFirst = now();
+      this.stats.prefillS += (tFirst - t0) / 1000;
+      this.stats.ttftS = (tFirst - t0) / 1000;
+      const decoder = this.text.streamDecoder({ skipSpecialTokens: true });
+      const filter = new StopFilter(req.stop);
+      let lastYield = now();
+      try {
+        for (;;) {
+          if (this.stopIds.has(token)) { finish = 'stop'; break; }
+          generated++;
+          context.push(token);
+          const delta = filter.push(decoder.push(token));
+          if (delta) yield { chunk: chunk(id, this.modelId, created, { content: delta }) };
+          if (filter.stopped) { finish = 'stop'; break; }
+          if (generated >= maxTokens) { finish = 'length'; break; }
+          if (now() - lastYield > 50) {  // let interruptGenerate() messages in even when steps are synchronous
+            await new Promise((r) => setTimeout(r, 0));
+            lastYield = now();
+          }
+          if (this.interruptedThrough >= ticket) { finish = 'abort'; break; }
+          const t = now();
+          token = pick(await this.model.decode(token, sampling()));
+          this.kvIds.push(context[context.length - 1]);
+          this.stats.decodeTokens++;
+          this.stats.decodeS += (now() - t) / 1000;
         }
-        if (this.interrupted) { finish = 'abort'; break; }
-        const t = now();
-        token = pick(await this.model.decode(token, sampling()));
-        this.kvIds.push(context[context.length - 1]);
-        this.stats.decodeTokens++;
-        this.stats.decodeS += (now() - t) / 1000;
+        const rest = filter.push(decoder.finish()) + filter.flush();
+        if (rest) yield { chunk: chunk(id, this.modelId, created, { content: rest }) };
+      } finally {
+        decoder.free();
       }
-      const rest = filter.push(decoder.finish()) + filter.flush();
-      if (rest) yield { chunk: chunk(id, this.modelId, created, { content: rest }) };
-    } finally {
-      decoder.free();
     }
     const use = usage(ids.length, generated, this.statsNumbers());
     yield { chunk: chunk(id, this.modelId, created, {}, finish), usage: use };
@@ -271,10 +280,10 @@ export class Engine {
     return step;
   }
 
-  interruptGenerate() { this.interrupted = true; }
+  interruptGenerate() { this.interruptedThrough = this.submitted; }
 
   async resetChat(keepStats = false) {
-    this.interrupted = true;
+    this.interruptedThrough = this.submitted;
     const release = await this.acquire();
     try {
       this.model?.resetKV();
