@@ -397,11 +397,38 @@ WgslPlan plan_wgsl_kernels(const ModelConfig& c, quant::Scheme scheme, const Wgs
   add_simple("gated_act", "gated_act", "act(gate) * up of the prefill gate|up output", {{"F", c.intermediate_size}});
   add_simple("add", "add", "residual add y += x", {{"C", c.hidden_size}});
   add_simple("argmax", "argmax", "greedy next token (16-byte read-back)", {{"V", c.vocab_size}});
-  // CAND: top-p candidates listed in workgroup memory (4 KiB) — what fits beside the reductions.
-  const int64_t cand = int64_t(std::min<uint64_t>(1024, (opt.limits.max_compute_workgroup_storage_size - uint64_t(wg) * 16 - 1024 - 16) / 4));
-  add_simple("sample", "sample", "penalty, temperature, top-k, top-p and sampling (16-byte read-back)",
-             {{"V", c.vocab_size}, {"CAND", cand}});
-  check_storage("sample", uint64_t(wg) * 16 + 1024 + 16 + uint64_t(cand) * 4, opt.limits);
+  // Sampling: eight stages of one template over NB blocks of BLK tokens (sample.wgsl; the program runs the
+  // top-k and top-p pairs four times each). 256 threads (one per histogram bin) where the adapter allows;
+  // a block's keys and weights in workgroup memory beside two 256-entry reduction arrays.
+  const uint64_t fixed_bytes = 256 * 8 + 16;
+  SLM_CHECK(opt.limits.max_compute_workgroup_storage_size >= fixed_bytes + uint64_t(wg) * 8,
+            "[wgsl] sampling needs " + std::to_string(fixed_bytes + uint64_t(wg) * 8) +
+                " bytes of workgroup memory, above the limit " +
+                std::to_string(opt.limits.max_compute_workgroup_storage_size) +
+                " (maxComputeWorkgroupStorageSize) — request a device with a larger limit");
+  const int64_t per = int64_t(std::min<uint64_t>(4, (opt.limits.max_compute_workgroup_storage_size - fixed_bytes) / 8 / wg));
+  const int64_t blk = int64_t(wg) * per, nb = (c.vocab_size + blk - 1) / blk;
+  const std::pair<const char*, const char*> stages[] = {
+      {"sample_prep", "repetition penalty in place, block max / argmax"},
+      {"sample_topk_hist", "top-k: one byte of the keys, histogram per block"},
+      {"sample_topk_select", "top-k: the bin of the k-th largest key"},
+      {"sample_exp", "exp(s - max) of the top-k survivors, block sums"},
+      {"sample_topp_hist", "top-p: one byte of the keys, weighted histogram per block"},
+      {"sample_topp_select", "top-p: the bin of the smallest kept key"},
+      {"sample_sums", "kept weight and count per block"},
+      {"sample_pick", "the sampled (or greedy, penalised) token (16-byte read-back)"}};
+  for (int64_t st = 0; st < 8; ++st) {
+    const bool per_block = st == 0 || st == 1 || st == 3 || st == 4 || st == 6;
+    WgslKernelSpec k = p.spec(stages[st].first, "sample", stages[st].second, wg);
+    k.values["V"] = c.vocab_size;
+    k.values["PER"] = per;
+    k.values["BLK"] = blk;
+    k.values["NB"] = nb;
+    k.values["STAGE"] = st;
+    k.values["GRID"] = per_block ? nb : 1;
+    p.plan.kernels.push_back(std::move(k));
+  }
+  check_storage("sample", uint64_t(blk) * 8 + fixed_bytes, opt.limits);
   return std::move(p.plan);
 }
 

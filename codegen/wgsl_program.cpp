@@ -4,7 +4,7 @@
 // prefill (T tokens): rmsnorm → gemm_qkv → rope_kv → attention → gemm_o (+= resid) → rmsnorm → gemm_gate_up →
 //   gated_act → gemm_down (+= resid).
 // Gemma-2/3 store o/down in `o` and add their post-norm into the residual (rmsnorm_add). Then gemv_lm_head on
-// the last row (final norm folded in) and argmax or sample.
+// the last row (final norm folded in) and argmax, or the sampling stages.
 #include "codegen/wgsl_program.h"
 
 #include <algorithm>
@@ -141,6 +141,8 @@ struct Builder {
     add("act", "T*" + str(F) + "*4", "(T, F) act(gate)*up");
     add("logits", str(V) + "*4", "(V) logits of the last token");
     add("scratch", str(V) + "*4", "(V) sampling weights");
+    const int64_t nb = kernel("sample_prep").values["NB"].get<int64_t>();
+    add("sample_parts", "(16+517*" + str(nb) + ")*4", "sampling state, per-block results and histograms (sample.wgsl)");
     add("penalty_ids", "M*4", "(M) u32 distinct ids for the repetition penalty");
     add("out", "16", "[token, kept, 0, 0] u32: the one read-back per token");
     for (const json& r : rope_tables()) add(r["buffer"].get<std::string>(), "P*" + str(r["rotary_dim"].get<int64_t>()) + "*4", "(P, ROT) rope cos|sin table");
@@ -203,8 +205,23 @@ json wgsl_program(const ModelConfig& c, const WgslPlan& plan) {
   prefill.push_back(b.step("gemv_lm_head", -1, {{"x", "resid"}, {"y", "logits"}}, {}, {{"x_row", "T-1"}}));
   decode.push_back(b.step("gemv_lm_head", -1, {{"x", "resid"}, {"y", "logits"}}, {}, {{"x_row", "0"}}));
   json greedy = b.step("argmax", -1, {{"logits", "logits"}, {"out", "out"}}, {}, json::object());
-  json sample = b.step("sample", -1, {{"logits", "logits"}, {"penalty_ids", "penalty_ids"}, {"scratch", "scratch"}, {"out", "out"}},
-                       {}, json::object());
+  // Sampling: the stages of sample.wgsl in order, the top-k and top-p histogram/select pairs once per key byte.
+  json sample = json::array();
+  const std::map<std::string, std::string> sample_buffers = {
+      {"logits", "logits"}, {"penalty_ids", "penalty_ids"}, {"scratch", "scratch"}, {"parts", "sample_parts"}, {"out", "out"}};
+  auto sample_step = [&](const char* k) { sample.push_back(b.step(k, -1, sample_buffers, {}, json::object())); };
+  sample_step("sample_prep");
+  for (int round = 0; round < 4; ++round) {
+    sample_step("sample_topk_hist");
+    sample_step("sample_topk_select");
+  }
+  sample_step("sample_exp");
+  for (int round = 0; round < 4; ++round) {
+    sample_step("sample_topp_hist");
+    sample_step("sample_topp_select");
+  }
+  sample_step("sample_sums");
+  sample_step("sample_pick");
   return {{"format", "slm-program/1"},
           {"variables", {{"T", "tokens of this forward (prefill: at most the prefill chunk; decode: 1)"},
                          {"pos0", "KV-cache position of the first of them"},

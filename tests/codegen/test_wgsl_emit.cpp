@@ -140,12 +140,25 @@ TEST(WgslSnapshot, ExtraVariantsMatchTheCommittedSnapshots) {
     ri.values["ROPE_INLINE"] = true;
     ri.values["ROPE_DOC"] = "computed in the shader from the baked inv_freq (default)";
     ks.push_back(wgsl_emit_kernel(ri, lim));
-    // The top-p narrowing (V > CAND): a candidate list of 16 against the fixture's 320 logits.
-    WgslKernelSpec sm = find("sample");
-    sm.name = "sample_narrowed" + sfx;
-    sm.values["KERNEL"] = sm.name;
-    sm.values["CAND"] = 16;
-    if (!f16) ks.push_back(wgsl_emit_kernel(sm, lim));
+    // The sampling stages over several blocks (the fixture's 320 logits fit one): V = 3000 in blocks of 512,
+    // the last one partial, and 128 threads (two histogram bins each, as on an adapter with small limits).
+    // The node test runs the stages in order (tests/web/wgsl_refs.mjs).
+    for (const char* stage : {"sample_prep", "sample_topk_hist", "sample_topk_select", "sample_exp", "sample_topp_hist",
+                              "sample_topp_select", "sample_sums", "sample_pick"}) {
+      if (f16) break;
+      WgslKernelSpec sm = find(stage);
+      const int64_t st = sm.values["STAGE"].get<int64_t>();
+      const bool per_block = st == 0 || st == 1 || st == 3 || st == 4 || st == 6;  // the select / pick stages: 1
+      sm.name = std::string(stage) + "_multiblock";
+      sm.values["KERNEL"] = sm.name;
+      sm.values["V"] = 3000;
+      sm.values["WG"] = sm.workgroup_size = 128;
+      sm.values["PER"] = 4;
+      sm.values["BLK"] = 512;
+      sm.values["NB"] = 6;
+      sm.values["GRID"] = per_block ? 6 : 1;
+      ks.push_back(wgsl_emit_kernel(sm, lim));
+    }
     WgslKernelSpec a = find("gated_act");
     a.name = "gated_act_gelu_tanh" + sfx;
     a.values["KERNEL"] = a.name;

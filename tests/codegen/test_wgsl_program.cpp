@@ -40,13 +40,20 @@ void check_program(const std::string& family, quant::Scheme scheme, size_t per_l
       if (src.contains("buffer")) EXPECT_TRUE(buffers.count(src["buffer"])) << src;
       else EXPECT_TRUE(params.count(src["param"])) << st["kernel"] << " binds " << src["param"] << ", which the export does not write";
     }
-    if (!k["uniform"].is_null() && st["kernel"] != "sample")
+    if (!k["uniform"].is_null() && k["template"] != "sample.wgsl")  // the runtime packs the sampling uniform
       for (const json& f : k["uniform"]["fields"]) EXPECT_TRUE(st["uniform"].contains(f["name"])) << st["kernel"] << "." << f["name"];
   };
   for (const char* part : {"prefill", "decode"})
     for (const json& st : prog[part]) check_step(st);
   check_step(prog["greedy"]);
-  check_step(prog["sample"]);
+  // The sampling stages: prep, 4 top-k rounds, exp, 4 top-p rounds, sums, pick — all on one parts buffer.
+  ASSERT_EQ(prog["sample"].size(), 20u);
+  EXPECT_EQ(prog["sample"].front()["kernel"], "sample_prep");
+  EXPECT_EQ(prog["sample"].back()["kernel"], "sample_pick");
+  for (const json& st : prog["sample"]) {
+    check_step(st);
+    EXPECT_EQ(st["bind"]["parts"]["buffer"], "sample_parts");
+  }
   // embed + per layer + lm_head.
   EXPECT_EQ(prog["decode"].size(), 2 + per_layer_decode * size_t(c.num_hidden_layers));
   EXPECT_EQ(prog["context_window"], c.max_position_embeddings);

@@ -67,7 +67,12 @@ if (mode === 'compile') {
       if (!fn) { console.log(`FAIL ${id}: no JS reference for template ${k.template}`); failed++; continue; }
       const t0 = performance.now();
       try {
-        const res = await fn({ kernel: k, code, dev: vk, r: rng(seed++), f16: k.values.F16 === true });
+        const codeOf = (name) => {
+          const e = manifest.kernels.find((x) => x.name === name);
+          if (!e) throw new Error(`${set}: kernels.json has no kernel ${name}`);
+          return { kernel: e, code: fs.readFileSync(path.join(root, set, e.file), 'utf8') };
+        };
+        const res = await fn({ kernel: k, code, dev: vk, r: rng(seed++), f16: k.values.F16 === true, codeOf });
         for (const x of res) {
           const ok = x.rel <= x.tol;
           rows.push([id, x.what, x.rel, x.tol, ok]);

@@ -113,6 +113,62 @@ export async function runKernel(dev, kernel, code, { inputs = {}, vars = {}, uni
   return result;
 }
 
+// Runs `steps` ([{kernel, code}], kernels.json entries) in order in one compute pass, as the runtime runs a
+// program: one buffer per binding name (sized for the largest use), one uniform buffer packed from `uniforms`.
+// Returns {name: ArrayBuffer} of every binding some step writes.
+export async function runSequence(dev, steps, { inputs = {}, vars = {}, uniforms = {} }) {
+  const { device } = dev;
+  const bufs = new Map();
+  for (const { kernel } of steps)
+    for (const b of kernel.bindings) {
+      const bytes = Math.max(16, Math.ceil(evalExpr(b.bytes, vars) / 4) * 4);
+      const cur = bufs.get(b.name);
+      bufs.set(b.name, { bytes: Math.max(bytes, cur?.bytes ?? 0), written: (cur?.written ?? false) || b.access === 'read_write' });
+    }
+  for (const [name, b] of bufs) {
+    b.buf = device.createBuffer({ size: b.bytes, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST });
+    const data = inputs[name];
+    if (data) {
+      if (data.byteLength > b.bytes) throw new Error(`${name}: ${data.byteLength} bytes of input for a ${b.bytes}-byte buffer`);
+      const padded = new Uint8Array(Math.ceil(data.byteLength / 4) * 4);
+      padded.set(new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
+      device.queue.writeBuffer(b.buf, 0, padded);
+    }
+  }
+  device.pushErrorScope('validation');
+  const enc = device.createCommandEncoder();
+  const pass = enc.beginComputePass();
+  for (const { kernel, code } of steps) {
+    const pipeline = await pipelineFor(device, code, kernel.name);
+    const entries = kernel.bindings.map((b) => ({ binding: b.binding, resource: { buffer: bufs.get(b.name).buf } }));
+    if (kernel.uniform) {
+      const u = packUniform(kernel, uniforms);
+      const ub = device.createBuffer({ size: u.byteLength, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST });
+      device.queue.writeBuffer(ub, 0, u);
+      entries.push({ binding: kernel.uniform.binding, resource: { buffer: ub } });
+    }
+    pass.setPipeline(pipeline);
+    pass.setBindGroup(0, device.createBindGroup({ layout: pipeline.getBindGroupLayout(0), entries }));
+    pass.dispatchWorkgroups(...dispatchSize(evalExpr(kernel.grid, vars), device.limits.maxComputeWorkgroupsPerDimension));
+  }
+  pass.end();
+  const reads = [...bufs].filter(([, b]) => b.written).map(([name, b]) => {
+    const rb = device.createBuffer({ size: b.bytes, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+    enc.copyBufferToBuffer(b.buf, 0, rb, 0, b.bytes);
+    return { name, rb };
+  });
+  device.queue.submit([enc.finish()]);
+  const err = await device.popErrorScope();
+  if (err) throw new Error(`${steps.map((s) => s.kernel.name).join(' → ')}: ${err.message}`);
+  const result = {};
+  for (const r of reads) {
+    await r.rb.mapAsync(1);
+    result[r.name] = r.rb.getMappedRange().slice(0);
+    r.rb.unmap();
+  }
+  return result;
+}
+
 // ---- numbers ----------------------------------------------------------------------------------------
 
 export function rng(seed) {  // mulberry32

@@ -1,7 +1,7 @@
 // JS references of the WGSL kernels (the semantics of tensor/ops.h, models/sampling.cpp and MLC's q4
 // dequantisation), in double precision over the same f32/f16-rounded inputs, and one or more random cases per
 // template. A case returns [{what, rel, tol}] from relErr (max |gpu - ref| / max |ref| over an output).
-import { f16bits, f16round, fr, relErr, runKernel } from './wgsl_harness.mjs';
+import { f16bits, f16round, fr, relErr, runKernel, runSequence } from './wgsl_harness.mjs';
 
 // ---- inputs -----------------------------------------------------------------------------------------
 const uni = (r, lo, hi) => lo + (hi - lo) * r();
@@ -347,8 +347,16 @@ function sampleRef(logits, p) {
   return { token, kept, x, margin: Math.min(margin, pMargin) };
 }
 
+// The stages of sample.wgsl in the program's order (codegen/wgsl_program.cpp).
+const SAMPLE_STAGES = ['sample_prep', ...Array(4).fill(['sample_topk_hist', 'sample_topk_select']).flat(), 'sample_exp',
+                       ...Array(4).fill(['sample_topp_hist', 'sample_topp_select']).flat(), 'sample_sums', 'sample_pick'];
+
+// Checked once per kernel set, on its first stage: the whole sequence against the reference.
 async function sample(ctx) {
   const { kernel: k, r } = ctx, V = k.values.V;
+  if (!k.name.startsWith(SAMPLE_STAGES[0])) return [];
+  const suffix = k.name.slice(SAMPLE_STAGES[0].length);  // a variant set's stages share one suffix
+  const steps = SAMPLE_STAGES.map((name) => ctx.codeOf(name + suffix));
   const results = [];
   const configs = [
     { temperature: 0, top_k: 0, top_p: 1, penalty: 1.3 },
@@ -356,14 +364,20 @@ async function sample(ctx) {
     { temperature: 1.0, top_k: 20, top_p: 1, penalty: 1.2 },
     { temperature: 0.8, top_k: 0, top_p: 0.9, penalty: 1 },
     { temperature: 1.3, top_k: 50, top_p: 0.7, penalty: 1.5 },
-    // Peaked logits: top-p keeps a handful, so a kernel with a small CAND takes its candidate-list path.
+    // Peaked logits: top-p keeps a handful.
     { temperature: 0.6, top_k: 0, top_p: 0.8, penalty: 1, spread: 16 },
     { temperature: 1.0, top_k: 40, top_p: 0.95, penalty: 1.1, spread: 12 },
+    // Greedy with a penalty and a tie between the first and the last block: the first index wins.
+    { temperature: 0, top_k: 0, top_p: 1, penalty: 1.2, tie: true },
   ];
+  // A k past one block's tokens, where there are several blocks.
+  if (V > 1400) configs.push({ temperature: 0.9, top_k: 700, top_p: 0.9, penalty: 1 });
   for (const c of configs) {
     const logits = f32s(r, V, -(c.spread ?? 4), c.spread ?? 4);
+    const tie = c.tie ? [Math.floor(V / 7), V - 2] : [];
+    for (const i of tie) logits[i] = 9;
     const ids = [];
-    while (ids.length < 15) { const id = Math.floor(r() * V); if (!ids.includes(id)) ids.push(id); }
+    while (ids.length < 15) { const id = Math.floor(r() * V); if (!ids.includes(id) && !tie.includes(id)) ids.push(id); }
     const p = { ...c, ids, u: 0 };
     let ref;
     // Choose u (and nudge top_p to the middle of its gap) so no decision sits within 1e-4 of a boundary.
@@ -374,7 +388,7 @@ async function sample(ctx) {
       if (p.temperature <= 0 || ref.margin > 1e-4) break;
     }
     const uniforms = { temperature: p.temperature, top_k: p.top_k, top_p: p.top_p, penalty: p.penalty, n_penalty: ids.length, u: p.u };
-    const o = await runKernel(ctx.dev, k, ctx.code, { inputs: { logits, penalty_ids: Uint32Array.from(ids) }, vars: { M: ids.length }, uniforms });
+    const o = await runSequence(ctx.dev, steps, { inputs: { logits, penalty_ids: Uint32Array.from(ids) }, vars: { M: ids.length }, uniforms });
     const out = new Uint32Array(o.out);
     const what = `T=${c.temperature} k=${c.top_k} p=${c.top_p} pen=${c.penalty}`;
     const ok = out[0] === ref.token && (p.temperature <= 0 || out[1] === ref.kept);

@@ -210,8 +210,8 @@ async function buildModel(ctx, owned) {
   };
 
   // Steps: pipeline, bind group, uniform buffer.
-  // hostUniform: the runtime packs the uniform itself (the sampling head's temperature, u, …).
-  const compile = (s, section, hostUniform = false) => {
+  // hostUniform: a uniform buffer the runtime packs itself (the sampling stages' temperature, u, …), shared.
+  const compile = (s, section, hostUniform = null) => {
     const k = kernels.get(s.kernel);
     if (!k) throw new ModelError(`[model_gpu] the program names kernel ${s.kernel}, which kernels.json lacks`);
     const entries = k.bindings.map((b, i) => {
@@ -228,8 +228,7 @@ async function buildModel(ctx, owned) {
     });
     let uniform = null;
     if (k.uniform) {
-      uniform = hostUniform ? { buffer: makeBuffer(`${s.kernel}.uniform`, k.uniform.bytes, U.UNIFORM | U.COPY_DST) }
-                            : sharedUniform(k, s.uniform ?? {}, section);
+      uniform = hostUniform ?? sharedUniform(k, s.uniform ?? {}, section);
       entries.push({ binding: k.uniform.binding, resource: { buffer: uniform.buffer } });
     }
     const pipeline = pipelines.get(s.kernel);
@@ -237,7 +236,13 @@ async function buildModel(ctx, owned) {
     return { kernel: k, pipeline, bindGroup, uniform, hostUniform, section, gridT: -1, gridN: 0 };
   };
   const prefillSteps = prog.prefill.map((s) => compile(s, 'prefill')), decodeSteps = prog.decode.map((s) => compile(s, 'decode'));
-  const greedyStep = compile(prog.greedy, 'head'), sampleStep = compile(prog.sample, 'head', true);
+  // The sampling head: the stages of sample.wgsl (an older export's kernels.json has one sample step).
+  const sampleProg = Array.isArray(prog.sample) ? prog.sample : [prog.sample];
+  const sampleKernel = kernels.get(sampleProg[0].kernel);
+  if (!sampleKernel?.uniform) throw new ModelError(`[model_gpu] the sampling kernel ${sampleProg[0].kernel} is missing or has no uniform`);
+  const sampleUniform = { buffer: makeBuffer('sample.uniform', sampleKernel.uniform.bytes, U.UNIFORM | U.COPY_DST) };
+  const greedySteps = [compile(prog.greedy, 'head')];
+  const sampleSteps = sampleProg.map((s) => compile(s, 'head', sampleUniform));
   let rng = null, rngSeed = null, pos = 0;
   // Counters for benches/web/bench_model_gpu.mjs: dispatches, queue submits and read-back bytes so far.
   const stats = { prefillTokens: 0, prefillSeconds: 0, decodeTokens: 0, decodeSeconds: 0, dispatches: 0, submits: 0,
@@ -260,7 +265,7 @@ async function buildModel(ctx, owned) {
   // timestamps, summed per kernel in stats().profile {kernel: {calls, us}} — for benches; the passes add
   // their own small cost, so whole-token timings are taken without it.
   if (ctx.profile && ctx.returnLogits) throw new ModelError('[model_gpu] profile and returnLogits do not go together');
-  const maxSteps = Math.max(prog.prefill.length, prog.decode.length) + 1;
+  const maxSteps = Math.max(prog.prefill.length, prog.decode.length) + sampleProg.length;
   const prof = ctx.profile ? {
     set: device.createQuerySet({ type: 'timestamp', count: 2 * maxSteps }),
     resolve: makeBuffer('profile-resolve', 16 * maxSteps, U.COPY_SRC | 0x200 /* QUERY_RESOLVE */),
@@ -288,19 +293,19 @@ async function buildModel(ctx, owned) {
     });
   };
 
-  // Chooses the head: argmax without sampling or penalty, else the sampling kernel with a host-drawn u.
-  const headStep = (sampling) => {
+  // Chooses the head's steps: argmax without sampling or penalty, else the sampling stages with a host-drawn u.
+  const headSteps = (sampling) => {
     const temp = sampling?.temperature ?? 0, pen = sampling?.repetition_penalty ?? 1;
-    if (temp <= 0 && pen === 1) return greedyStep;
+    if (temp <= 0 && pen === 1) return greedySteps;
     const seen = [...new Set(pen !== 1 ? Array.from(sampling.context ?? []) : [])].slice(-vars.M);
     if (seen.length) device.queue.writeBuffer(buffers.get('penalty_ids'), 0, Uint32Array.from(seen));
     if (rng === null || rngSeed !== (sampling.seed ?? 0)) { rngSeed = sampling.seed ?? 0; rng = makeRng(rngSeed); }
     const topK = sampling.top_k > 0 ? Math.min(sampling.top_k, V) : V;
-    device.queue.writeBuffer(sampleStep.uniform.buffer, 0, packUniform(sampleStep.kernel, {
+    device.queue.writeBuffer(sampleUniform.buffer, 0, packUniform(sampleKernel, {
       temperature: temp, top_k: topK, top_p: sampling.top_p > 0 && sampling.top_p <= 1 ? sampling.top_p : 1,
       penalty: pen, n_penalty: seen.length, u: temp > 0 ? rng() : 0,
     }));
-    return sampleStep;
+    return sampleSteps;
   };
 
   // One forward of ids at position pos, then the head; resolves to {token[, logits]}.
@@ -316,9 +321,9 @@ async function buildModel(ctx, owned) {
     writeUniforms(steps === prefillSteps ? 'prefill' : 'decode', v);
     writeUniforms('head', v);
     const enc = device.createCommandEncoder();
-    const head = headStep(sampling);
+    const head = headSteps(sampling);
     if (prof) {
-      encodeProfiled(enc, [...steps, head], v);
+      encodeProfiled(enc, [...steps, ...head], v);
       if (logitsReadback) enc.copyBufferToBuffer(buffers.get('logits'), 0, logitsReadback, 0, V * 4);
     } else if (logitsReadback) {
       const pass = enc.beginComputePass();
@@ -326,11 +331,11 @@ async function buildModel(ctx, owned) {
       pass.end();
       enc.copyBufferToBuffer(buffers.get('logits'), 0, logitsReadback, 0, V * 4);
       const pass2 = enc.beginComputePass();
-      encodeSteps(pass2, [head], v);
+      encodeSteps(pass2, head, v);
       pass2.end();
     } else {
       const pass = enc.beginComputePass();
-      encodeSteps(pass, [...steps, head], v);
+      encodeSteps(pass, [...steps, ...head], v);
       pass.end();
     }
     enc.copyBufferToBuffer(buffers.get('out'), 0, readback, 0, 16);
@@ -346,7 +351,7 @@ async function buildModel(ctx, owned) {
       logits = new Float32Array(logitsReadback.getMappedRange().slice(0));
       logitsReadback.unmap();
     }
-    if (prof) await collectProfile([...steps, head]);
+    if (prof) await collectProfile([...steps, ...head]);
     pos += T;
     return logits ? { token, logits } : { token };
   };
