@@ -209,16 +209,22 @@ json wgsl_program(const ModelConfig& c, const WgslPlan& plan) {
   json sample = json::array();
   const std::map<std::string, std::string> sample_buffers = {
       {"logits", "logits"}, {"penalty_ids", "penalty_ids"}, {"scratch", "scratch"}, {"parts", "sample_parts"}, {"out", "out"}};
-  auto sample_step = [&](const char* k) { sample.push_back(b.step(k, -1, sample_buffers, {}, json::object())); };
+  // "when": the filter a step serves; the runtime leaves it out of a token whose request does not use it (the
+  // stages themselves also do nothing then, so running it is only slower).
+  auto sample_step = [&](const char* k, const char* when = nullptr) {
+    json st = b.step(k, -1, sample_buffers, {}, json::object());
+    if (when) st["when"] = when;
+    sample.push_back(std::move(st));
+  };
   sample_step("sample_prep");
   for (int round = 0; round < 4; ++round) {
-    sample_step("sample_topk_hist");
-    sample_step("sample_topk_select");
+    sample_step("sample_topk_hist", "top_k");
+    sample_step("sample_topk_select", "top_k");
   }
   sample_step("sample_exp");
   for (int round = 0; round < 4; ++round) {
-    sample_step("sample_topp_hist");
-    sample_step("sample_topp_select");
+    sample_step("sample_topp_hist", "top_p");
+    sample_step("sample_topp_select", "top_p");
   }
   sample_step("sample_sums");
   sample_step("sample_pick");

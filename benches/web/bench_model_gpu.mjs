@@ -109,7 +109,9 @@ async function gemvBandwidth(name, R = 200) {
 // top-p keeps a few dozen). The program's sampling steps (one kernel in older exports, the stages of
 // sample.wgsl now) in one pass, R times per submit, after an upload of the logits.
 async function sampleKernel(kind, R = 20) {
-  const steps = Array.isArray(manifest.program.sample) ? manifest.program.sample : [manifest.program.sample];
+  // As the runtime runs them for this request: no top-k, so its stages are left out.
+  const steps = (Array.isArray(manifest.program.sample) ? manifest.program.sample : [manifest.program.sample])
+    .filter((st) => st.when !== 'top_k');
   const V = manifest.constants.V;
   const logits = new Float32Array(V);
   let seed = 3;
@@ -155,8 +157,12 @@ async function sampleKernel(kind, R = 20) {
   };
   await once(2);
   const r = [await once(R), await once(R), await once(R)].sort((a, b) => a - b);
-  return { kernel: steps.map((st) => st.kernel).join('+').slice(0, 60), dispatches: steps.length, logits: kind, V,
-           ms_per_call: r[1] * 1000 };
+  // Each distinct stage alone, back to back (after the sequence above left its state in place).
+  const stages = {};
+  for (const [i, st] of steps.entries())
+    stages[st.kernel] ??= (await perCall(device, runs[i].pipe, runs[i].bg, runs[i].grid, { reps: 50, rounds: 3, warm: 2 })) * 1e6;
+  return { kernel: steps.length > 1 ? 'sample stages' : steps[0].kernel, dispatches: steps.length, logits: kind, V,
+           ms_per_call: r[1] * 1000, us_per_stage: stages };
 }
 
 const bw = await readBandwidth();

@@ -21,7 +21,8 @@
 //   STAGE 7 pick (1)       with u uniform in [0, 1) from the host: the first token in index order whose cumulative
 //                          kept weight exceeds u · (total kept weight); or, at temperature <= 0, the first largest
 //                          penalised logit.
-// Sums run in a fixed order (threads' contiguous runs, blocks in index order), so a token is reproducible.
+// Every sum runs in a fixed order (a thread's contiguous tokens, then threads or blocks in index order), so a
+// token is reproducible; the pick walks runs of blocks, then blocks, then threads' tokens, never the whole V.
 {{BINDINGS}}
 const V: u32 = {{V}}u;
 const WG: u32 = {{WG}}u;       // a power of two <= 256
@@ -139,9 +140,26 @@ fn prep(blk: u32, lid: u32) {
   }
 }
 
-// Stages 1 and 4: this block's histogram over one byte of the key, below the prefix chosen so far. Thread
-// `lid` owns bins lid, lid + WG, … and scans the block's keys in index order for each (every thread reads the
-// same word at once: a broadcast).
+// Exclusive prefix sum of v over the workgroup's threads (in thread order); redu[WG - 1] holds the total after.
+fn scan_excl(lid: u32, v: u32) -> u32 {
+  redu[lid] = v;
+  workgroupBarrier();
+  for (var d = 1u; d < WG; d <<= 1u) {
+    var x = redu[lid];
+    if (lid >= d) {
+      x += redu[lid - d];
+    }
+    workgroupBarrier();
+    redu[lid] = x;
+    workgroupBarrier();
+  }
+  return redu[lid] - v;
+}
+
+// Stages 1 and 4: this block's histogram over one byte of the key, below the prefix chosen so far. The
+// block's matching keys are first packed in index order into workgroup memory (after the first round few
+// match); then thread `lid` owns bins lid, lid + WG, … and scans them (every thread reads the same word at
+// once: a broadcast).
 fn histogram(blk: u32, lid: u32, weighted: bool) {
   var round = parts[ST_K_ROUND];
   var prefix = parts[ST_K_PREFIX];
@@ -155,34 +173,35 @@ fn histogram(blk: u32, lid: u32, weighted: bool) {
   if (round > 0u) {
     hmask = 0xffffffffu << (shift + 8u);
   }
-  let b0 = blk * BLK;
+  var ks: array<u32, PER>;
+  var ws: array<f32, PER>;
+  var own = 0u;
   for (var j = 0u; j < PER; j++) {
-    let at = lid * PER + j;
-    let i = b0 + at;
-    var k = 0u;
-    var w = -1.0;
+    let i = blk * BLK + lid * PER + j;
     if (i < V) {
-      k = key(scaled(i));
-      if (!weighted) {
-        w = 0.0;
-      } else if (k >= kth) {
-        w = scratch[i];
+      let k = key(scaled(i));
+      if ((k & hmask) == prefix && (!weighted || k >= kth)) {
+        ks[own] = k;
+        ws[own] = select(0.0, scratch[i], weighted);
+        own += 1u;
       }
     }
-    skey[at] = k;
-    smass[at] = w;
+  }
+  let off = scan_excl(lid, own);
+  let n = redu[WG - 1u];
+  for (var j = 0u; j < own; j++) {
+    skey[off + j] = ks[j];
+    smass[off + j] = ws[j];
   }
   workgroupBarrier();
   for (var q = 0u; q < BPT; q++) {
     let bin = lid + q * WG;
     var cnt = 0u;
     var mass = 0.0;
-    for (var at = 0u; at < BLK; at++) {
-      let k = skey[at];
-      let w = smass[at];
-      if (w >= 0.0 && (k & hmask) == prefix && ((k >> shift) & 255u) == bin) {
+    for (var at = 0u; at < n; at++) {
+      if (((skey[at] >> shift) & 255u) == bin) {
         cnt += 1u;
-        mass += w;
+        mass += smass[at];
       }
     }
     parts[OFF_HCNT + blk * 256u + bin] = cnt;
@@ -194,15 +213,29 @@ fn histogram(blk: u32, lid: u32, weighted: bool) {
 fn choose(lid: u32, weighted: bool) {
   for (var q = 0u; q < BPT; q++) {
     let bin = lid + q * WG;
-    var cnt = 0u;
-    var mass = 0.0;
-    for (var b = 0u; b < NB; b++) {
-      cnt += parts[OFF_HCNT + b * 256u + bin];
-      mass += getf(OFF_HMASS + b * 256u + bin);
+    // Four blocks' loads in flight; the partial sums are added in a fixed order.
+    var c = vec4<u32>(0u);
+    var m = vec4<f32>(0.0);
+    var b = 0u;
+    for (; b + 4u <= NB; b += 4u) {
+      let at = OFF_HCNT + b * 256u + bin;
+      c += vec4<u32>(parts[at], parts[at + 256u], parts[at + 512u], parts[at + 768u]);
+      let am = OFF_HMASS + b * 256u + bin;
+      m += vec4<f32>(getf(am), getf(am + 256u), getf(am + 512u), getf(am + 768u));
     }
-    redu[bin] = cnt;
-    redf[bin] = mass;
+    for (; b < NB; b++) {
+      c.x += parts[OFF_HCNT + b * 256u + bin];
+      m.x += getf(OFF_HMASS + b * 256u + bin);
+    }
+    redu[bin] = c.x + c.y + c.z + c.w;
+    redf[bin] = (m.x + m.y) + (m.z + m.w);
   }
+  // Z: this thread's blocks lid, lid + WG, …, then the threads' partials in order.
+  var zp = 0.0;
+  for (var b = lid; b < NB; b += WG) {
+    zp += getf(OFF_BSUM + b);
+  }
+  smass[lid] = zp;
   workgroupBarrier();
   if (lid != 0u) {
     return;
@@ -231,8 +264,8 @@ fn choose(lid: u32, weighted: bool) {
   }
   // The lowest bin whose keys have a strictly-larger mass < goal: its top key stays, so tau lies in it.
   var z = 0.0;
-  for (var b = 0u; b < NB; b++) {
-    z += getf(OFF_BSUM + b);
+  for (var i = 0u; i < WG; i++) {
+    z += smass[i];
   }
   let goal = p.top_p * z;
   let round = parts[ST_P_ROUND];
@@ -340,82 +373,121 @@ fn kept_sums(blk: u32, lid: u32) {
 // Stage 7 (one workgroup).
 fn pick(lid: u32) {
   if (p.temperature <= 0.0) {
-    if (lid == 0u) {
-      var best = getf(OFF_BMAX);
-      var besti = parts[OFF_BARG];
-      for (var b = 1u; b < NB; b++) {
-        let v = getf(OFF_BMAX + b);
-        if (v > best) {
-          best = v;
-          besti = parts[OFF_BARG + b];
+    // The first largest penalised logit: this thread's blocks lid, lid + WG, …, then the threads' winners.
+    var best = -3.4e38;
+    var besti = 0xffffffffu;
+    for (var b = lid; b < NB; b += WG) {
+      let v = getf(OFF_BMAX + b);
+      let i = parts[OFF_BARG + b];
+      if (besti == 0xffffffffu || v > best || (v == best && i < besti)) {
+        best = v;
+        besti = i;
+      }
+    }
+    redf[lid] = best;
+    redu[lid] = besti;
+    workgroupBarrier();
+    for (var s = WG / 2u; s > 0u; s >>= 1u) {
+      if (lid < s) {
+        let ov = redf[lid + s];
+        let oi = redu[lid + s];
+        if (oi != 0xffffffffu && (redu[lid] == 0xffffffffu || ov > redf[lid] || (ov == redf[lid] && oi < redu[lid]))) {
+          redf[lid] = ov;
+          redu[lid] = oi;
         }
       }
-      out[0] = besti;
+      workgroupBarrier();
+    }
+    if (lid == 0u) {
+      out[0] = redu[0];
       out[1] = 1u;
       out[2] = 0u;
       out[3] = 0u;
     }
     return;
   }
-  // The block: intervals [pre, pre + KSUM[b]) in block order tile [0, total); the last non-empty block takes a
-  // pick that rounding leaves at or past the end.
+  // Kept weight in three levels, each an ordered list of intervals [pre, pre + w) tiling [0, total): runs of
+  // blocks (thread t owns blocks [t·R, t·R + R)), blocks, then the threads' token runs of the chosen block. At
+  // each level the first interval holding u · total is taken, or the last non-empty one when rounding leaves
+  // the pick at or past the end.
+  let R = (NB + WG - 1u) / WG;
+  var w = 0.0;
+  var n = 0u;
+  for (var b = lid * R; b < min(NB, lid * R + R); b++) {
+    w += getf(OFF_KSUM + b);
+    n += parts[OFF_KCNT + b];
+  }
+  redf[lid] = w;
+  redu[lid] = n;
+  workgroupBarrier();
   if (lid == 0u) {
     var total = 0.0;
-    for (var b = 0u; b < NB; b++) {
-      total += getf(OFF_KSUM + b);
+    var kept = 0u;
+    for (var t = 0u; t < WG; t++) {
+      total += redf[t];
+      kept += redu[t];
     }
     let goal_w = p.u * total;
     var a = 0.0;
-    var chosen = 0u;
+    var run = 0u;
     var pre = 0.0;
     var found = false;
-    for (var b = 0u; b < NB; b++) {
-      let c = getf(OFF_KSUM + b);
+    for (var t = 0u; t < WG; t++) {
+      let c = redf[t];
       if (c > 0.0 && !found) {
-        chosen = b;
+        run = t;
         pre = a;
-        if (goal_w < a + c) {
-          found = true;
-        }
+        found = goal_w < a + c;
       }
       a += c;
     }
-    pick_at = vec2<u32>(chosen, 0u);
+    // The block within the run.
+    a = pre;
+    var blk = run * R;
+    found = false;
+    for (var b = run * R; b < min(NB, run * R + R); b++) {
+      let c = getf(OFF_KSUM + b);
+      if (c > 0.0 && !found) {
+        blk = b;
+        pre = a;
+        found = goal_w < a + c;
+      }
+      a += c;
+    }
+    pick_at = vec2<u32>(blk, kept);
     pick_pre = pre;
+    skey[0] = bitcast<u32>(goal_w);
   }
   workgroupBarrier();
   let blk = pick_at.x;
+  let kept = pick_at.y;
+  let block_pre = pick_pre;
+  let goal_w = bitcast<f32>(skey[0]);
   let tau = threshold();
   let r = kept_run(blk, lid, tau);
-  redf[lid] = r.x;
   workgroupBarrier();
-  var total = 0.0;
-  for (var b = 0u; b < NB; b++) {
-    total += getf(OFF_KSUM + b);
-  }
-  let goal_w = p.u * total;
+  smass[lid] = r.x;
+  workgroupBarrier();
   // The thread, the same way within the block.
   if (lid == 0u) {
-    var a = pick_pre;
+    var a = block_pre;
     var chosen = 0u;
     var pre = a;
     var found = false;
     for (var i = 0u; i < WG; i++) {
-      let c = redf[i];
+      let c = smass[i];
       if (c > 0.0 && !found) {
         chosen = i;
         pre = a;
-        if (goal_w < a + c) {
-          found = true;
-        }
+        found = goal_w < a + c;
       }
       a += c;
     }
-    pick_at = vec2<u32>(blk, chosen);
+    pick_at = vec2<u32>(chosen, kept);
     pick_pre = pre;
   }
   workgroupBarrier();
-  if (lid == pick_at.y) {
+  if (lid == pick_at.x) {
     var acc = pick_pre;
     var tok = 0xffffffffu;
     var last_kept = blk * BLK + lid * PER;
@@ -432,12 +504,8 @@ fn pick(lid: u32) {
     if (tok == 0xffffffffu) {
       tok = last_kept;
     }
-    var n = 0u;
-    for (var b = 0u; b < NB; b++) {
-      n += parts[OFF_KCNT + b];
-    }
     out[0] = tok;
-    out[1] = n;
+    out[1] = kept;
     out[2] = 0u;
     out[3] = 0u;
   }

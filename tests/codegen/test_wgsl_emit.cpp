@@ -140,9 +140,10 @@ TEST(WgslSnapshot, ExtraVariantsMatchTheCommittedSnapshots) {
     ri.values["ROPE_INLINE"] = true;
     ri.values["ROPE_DOC"] = "computed in the shader from the baked inv_freq (default)";
     ks.push_back(wgsl_emit_kernel(ri, lim));
-    // The sampling stages over several blocks (the fixture's 320 logits fit one): V = 3000 in blocks of 512,
-    // the last one partial, and 128 threads (two histogram bins each, as on an adapter with small limits).
-    // The node test runs the stages in order (tests/web/wgsl_refs.mjs).
+    // The sampling stages over many blocks (the fixture's 320 logits fit one): V = 5000 in 79 blocks of 64,
+    // the last one partial, with 64 threads — four histogram bins each and two blocks per thread in the pick,
+    // as a 262k vocabulary (Gemma 3) gives 257 blocks of 1024 to 256 threads. The node test runs the stages in
+    // order (tests/web/wgsl_refs.mjs).
     for (const char* stage : {"sample_prep", "sample_topk_hist", "sample_topk_select", "sample_exp", "sample_topp_hist",
                               "sample_topp_select", "sample_sums", "sample_pick"}) {
       if (f16) break;
@@ -151,12 +152,12 @@ TEST(WgslSnapshot, ExtraVariantsMatchTheCommittedSnapshots) {
       const bool per_block = st == 0 || st == 1 || st == 3 || st == 4 || st == 6;  // the select / pick stages: 1
       sm.name = std::string(stage) + "_multiblock";
       sm.values["KERNEL"] = sm.name;
-      sm.values["V"] = 3000;
-      sm.values["WG"] = sm.workgroup_size = 128;
-      sm.values["PER"] = 4;
-      sm.values["BLK"] = 512;
-      sm.values["NB"] = 6;
-      sm.values["GRID"] = per_block ? 6 : 1;
+      sm.values["V"] = 5000;
+      sm.values["WG"] = sm.workgroup_size = 64;
+      sm.values["PER"] = 1;
+      sm.values["BLK"] = 64;
+      sm.values["NB"] = 79;
+      sm.values["GRID"] = per_block ? 79 : 1;
       ks.push_back(wgsl_emit_kernel(sm, lim));
     }
     WgslKernelSpec a = find("gated_act");

@@ -50,10 +50,17 @@ void check_program(const std::string& family, quant::Scheme scheme, size_t per_l
   ASSERT_EQ(prog["sample"].size(), 20u);
   EXPECT_EQ(prog["sample"].front()["kernel"], "sample_prep");
   EXPECT_EQ(prog["sample"].back()["kernel"], "sample_pick");
+  int topk = 0, topp = 0;
   for (const json& st : prog["sample"]) {
     check_step(st);
     EXPECT_EQ(st["bind"]["parts"]["buffer"], "sample_parts");
+    const std::string k = st["kernel"], when = st.value("when", "");
+    EXPECT_EQ(when, k.rfind("sample_topk_", 0) == 0 ? "top_k" : k.rfind("sample_topp_", 0) == 0 ? "top_p" : "") << k;
+    topk += when == "top_k";
+    topp += when == "top_p";
   }
+  EXPECT_EQ(topk, 8);
+  EXPECT_EQ(topp, 8);
   // embed + per layer + lm_head.
   EXPECT_EQ(prog["decode"].size(), 2 + per_layer_decode * size_t(c.num_hidden_layers));
   EXPECT_EQ(prog["context_window"], c.max_position_embeddings);

@@ -94,8 +94,8 @@ try {
   if (nativeIds.length !== n) fail(`slm generate printed ${nativeIds.length} ids, expected ${n}: ${genOut}`);
   else if (firstDiff >= 0) fail(`greedy token ${firstDiff} differs: gpu ${gpuIds.slice(0, firstDiff + 1)} vs native ${nativeIds.slice(0, firstDiff + 1)}`);
   // The sampling head: repetition penalty 5 with temperature 0 is deterministic (penalty then argmax), so
-  // it must give native `slm generate --repetition-penalty 5`'s ids; top_k = 1 with temperature 0.8 must
-  // pick the argmax (the sampling kernel's path with a drawn u).
+  // it must give native `slm generate --repetition-penalty 5`'s ids; top_k = 1 (or top_p = 1e-6) with
+  // temperature 0.8 must pick the argmax (the sampling stages' path with a drawn u).
   const penOut = run(['generate', dist, '--ids', prompt.join(','), '--max-tokens', String(n), '--ignore-eos',
                       '--repetition-penalty', '5']);
   const nativePen = penOut.trim().split(/\s+/).map(Number);
@@ -114,6 +114,10 @@ try {
   model.resetKV();
   res = await model.prefill(Int32Array.from(prompt), { temperature: 0.8, top_k: 1, seed: 7, context: Int32Array.from(prompt) });
   if (res.token !== gpuIds[0]) fail(`top_k = 1 sampled ${res.token}, the argmax is ${gpuIds[0]}`);
+  // top_p alone (the runtime leaves the top-k stages out): a mass of 1e-6 keeps only the most likely token.
+  model.resetKV();
+  res = await model.prefill(Int32Array.from(prompt), { temperature: 0.8, top_p: 1e-6, seed: 7, context: Int32Array.from(prompt) });
+  if (res.token !== gpuIds[0]) fail(`top_p = 1e-6 sampled ${res.token}, the argmax is ${gpuIds[0]}`);
   console.log(`${family} ${scheme} on ${dev.name}: logits of ${1 + extra.length} positions, max relative error ` +
               `${worst.toExponential(2)} (bound ${LOGIT_BOUND}); ${n} greedy ids ${firstDiff < 0 ? 'equal' : 'DIFFER'}, with repetition penalty ${penDiff < 0 ? 'equal' : 'DIFFER'}`);
   model.dispose();

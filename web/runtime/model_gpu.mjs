@@ -301,11 +301,13 @@ async function buildModel(ctx, owned) {
     if (seen.length) device.queue.writeBuffer(buffers.get('penalty_ids'), 0, Uint32Array.from(seen));
     if (rng === null || rngSeed !== (sampling.seed ?? 0)) { rngSeed = sampling.seed ?? 0; rng = makeRng(rngSeed); }
     const topK = sampling.top_k > 0 ? Math.min(sampling.top_k, V) : V;
+    const topP = sampling.top_p > 0 && sampling.top_p <= 1 ? sampling.top_p : 1;
     device.queue.writeBuffer(sampleUniform.buffer, 0, packUniform(sampleKernel, {
-      temperature: temp, top_k: topK, top_p: sampling.top_p > 0 && sampling.top_p <= 1 ? sampling.top_p : 1,
-      penalty: pen, n_penalty: seen.length, u: temp > 0 ? rng() : 0,
+      temperature: temp, top_k: topK, top_p: topP, penalty: pen, n_penalty: seen.length, u: temp > 0 ? rng() : 0,
     }));
-    return sampleSteps;
+    // Steps of a filter this request does not use are left out (they would find nothing to do).
+    const used = { top_k: temp > 0 && topK < V, top_p: temp > 0 && Math.fround(topP) < 1 };
+    return sampleSteps.filter((st, i) => !sampleProg[i].when || used[sampleProg[i].when]);
   };
 
   // One forward of ids at position pos, then the head; resolves to {token[, logits]}.
