@@ -397,17 +397,11 @@ WgslPlan plan_wgsl_kernels(const ModelConfig& c, quant::Scheme scheme, const Wgs
   add_simple("gated_act", "gated_act", "act(gate) * up of the prefill gate|up output", {{"F", c.intermediate_size}});
   add_simple("add", "add", "residual add y += x", {{"C", c.hidden_size}});
   add_simple("argmax", "argmax", "greedy next token (16-byte read-back)", {{"V", c.vocab_size}});
-  // Sampling: eight stages of one template over NB blocks of BLK tokens (sample.wgsl; the program runs the
-  // top-k and top-p pairs four times each). 256 threads (one per histogram bin) where the adapter allows;
-  // a block's keys and weights in workgroup memory beside two 256-entry reduction arrays.
-  const uint64_t fixed_bytes = 256 * 8 + 16;
-  SLM_CHECK(opt.limits.max_compute_workgroup_storage_size >= fixed_bytes + uint64_t(wg) * 8,
-            "[wgsl] sampling needs " + std::to_string(fixed_bytes + uint64_t(wg) * 8) +
-                " bytes of workgroup memory, above the limit " +
-                std::to_string(opt.limits.max_compute_workgroup_storage_size) +
-                " (maxComputeWorkgroupStorageSize) — request a device with a larger limit");
-  const int64_t per = int64_t(std::min<uint64_t>(4, (opt.limits.max_compute_workgroup_storage_size - fixed_bytes) / 8 / wg));
-  const int64_t blk = int64_t(wg) * per, nb = (c.vocab_size + blk - 1) / blk;
+  // Sampling: eight stages of one template over NB blocks of BLK = WG · PER tokens (sample.wgsl; the program
+  // runs the top-k and top-p pairs four times each). 256 threads where the adapter allows (one per histogram
+  // bin); workgroup memory: two 256-bin atomic histograms and two WG-entry reduction arrays.
+  const uint64_t sample_bytes = 256 * 8 + uint64_t(wg) * 8 + 16;
+  const int64_t per = 4, blk = int64_t(wg) * per, nb = (c.vocab_size + blk - 1) / blk;
   const std::pair<const char*, const char*> stages[] = {
       {"sample_prep", "repetition penalty in place, block max / argmax"},
       {"sample_topk_hist", "top-k: one byte of the keys, histogram per block"},
@@ -428,7 +422,7 @@ WgslPlan plan_wgsl_kernels(const ModelConfig& c, quant::Scheme scheme, const Wgs
     k.values["GRID"] = per_block ? nb : 1;
     p.plan.kernels.push_back(std::move(k));
   }
-  check_storage("sample", uint64_t(blk) * 8 + fixed_bytes, opt.limits);
+  check_storage("sample", sample_bytes, opt.limits);
   return std::move(p.plan);
 }
 

@@ -49,12 +49,16 @@ const OFF_KCNT: u32 = OFF_KSUM + NB;       // (NB) block kept count
 const OFF_HCNT: u32 = OFF_KCNT + NB;       // (NB, 256) histogram counts
 const OFF_HMASS: u32 = OFF_HCNT + NB * 256u;  // (NB, 256) f32 histogram weights
 
-var<workgroup> skey: array<u32, {{BLK}}>;
-var<workgroup> smass: array<f32, {{BLK}}>;   // < 0: not a candidate
-var<workgroup> redf: array<f32, 256>;
-var<workgroup> redu: array<u32, 256>;
+// A block's histogram: per bin, (count << 16) + the integer part of the weight, and the weight's fraction in
+// units of 2^-32 (integer atomics, so the sums do not depend on the order threads add in); the one-workgroup
+// stages reuse them for the bins summed over the blocks.
+var<workgroup> hcm: array<atomic<u32>, 256>;
+var<workgroup> hlo: array<atomic<u32>, 256>;
+var<workgroup> redf: array<f32, {{WG}}>;
+var<workgroup> redu: array<u32, {{WG}}>;
 var<workgroup> pick_at: vec2<u32>;            // stage 7: chosen block, chosen thread
 var<workgroup> pick_pre: f32;
+var<workgroup> pick_goal: f32;
 
 // Order-preserving map f32 -> u32 (larger float, larger key).
 fn key(x: f32) -> u32 {
@@ -140,26 +144,9 @@ fn prep(blk: u32, lid: u32) {
   }
 }
 
-// Exclusive prefix sum of v over the workgroup's threads (in thread order); redu[WG - 1] holds the total after.
-fn scan_excl(lid: u32, v: u32) -> u32 {
-  redu[lid] = v;
-  workgroupBarrier();
-  for (var d = 1u; d < WG; d <<= 1u) {
-    var x = redu[lid];
-    if (lid >= d) {
-      x += redu[lid - d];
-    }
-    workgroupBarrier();
-    redu[lid] = x;
-    workgroupBarrier();
-  }
-  return redu[lid] - v;
-}
-
-// Stages 1 and 4: this block's histogram over one byte of the key, below the prefix chosen so far. The
-// block's matching keys are first packed in index order into workgroup memory (after the first round few
-// match); then thread `lid` owns bins lid, lid + WG, … and scans them (every thread reads the same word at
-// once: a broadcast).
+// Stages 1 and 4: this block's histogram over one byte of the key, below the prefix chosen so far: a count
+// and, for top-p, the exp weights (each in [0, 1]) as 64-bit fixed point with 32 fraction bits — added with
+// integer atomics, so exact and independent of the order (error < 2^-32 a token, from truncation).
 fn histogram(blk: u32, lid: u32, weighted: bool) {
   var round = parts[ST_K_ROUND];
   var prefix = parts[ST_K_PREFIX];
@@ -173,69 +160,83 @@ fn histogram(blk: u32, lid: u32, weighted: bool) {
   if (round > 0u) {
     hmask = 0xffffffffu << (shift + 8u);
   }
-  var ks: array<u32, PER>;
-  var ws: array<f32, PER>;
-  var own = 0u;
+  for (var b = lid; b < 256u; b += WG) {
+    atomicStore(&hcm[b], 0u);
+    atomicStore(&hlo[b], 0u);
+  }
+  workgroupBarrier();
   for (var j = 0u; j < PER; j++) {
     let i = blk * BLK + lid * PER + j;
     if (i < V) {
       let k = key(scaled(i));
       if ((k & hmask) == prefix && (!weighted || k >= kth)) {
-        ks[own] = k;
-        ws[own] = select(0.0, scratch[i], weighted);
-        own += 1u;
+        let bin = (k >> shift) & 255u;
+        var hi = 0u;
+        var lo = 0u;
+        if (weighted) {
+          let w = scratch[i];
+          if (w >= 1.0) {
+            hi = 1u;
+          } else {
+            lo = u32(w * 4294967296.0);
+          }
+        }
+        var carry = 0u;
+        if (lo != 0u) {
+          let old = atomicAdd(&hlo[bin], lo);
+          carry = select(0u, 1u, old + lo < old);
+        }
+        atomicAdd(&hcm[bin], (1u << 16u) + hi + carry);
       }
     }
-  }
-  let off = scan_excl(lid, own);
-  let n = redu[WG - 1u];
-  for (var j = 0u; j < own; j++) {
-    skey[off + j] = ks[j];
-    smass[off + j] = ws[j];
   }
   workgroupBarrier();
-  for (var q = 0u; q < BPT; q++) {
-    let bin = lid + q * WG;
-    var cnt = 0u;
-    var mass = 0.0;
-    for (var at = 0u; at < n; at++) {
-      if (((skey[at] >> shift) & 255u) == bin) {
-        cnt += 1u;
-        mass += smass[at];
-      }
-    }
-    parts[OFF_HCNT + blk * 256u + bin] = cnt;
-    parts[OFF_HMASS + blk * 256u + bin] = bitcast<u32>(mass);
+  for (var b = lid; b < 256u; b += WG) {
+    parts[OFF_HCNT + blk * 256u + b] = atomicLoad(&hcm[b]);
+    parts[OFF_HMASS + blk * 256u + b] = atomicLoad(&hlo[b]);
   }
 }
 
 // Stages 2 and 5 (one workgroup): the bins summed over the blocks, then the choice of one bin by thread 0.
 fn choose(lid: u32, weighted: bool) {
-  for (var q = 0u; q < BPT; q++) {
-    let bin = lid + q * WG;
-    // Four blocks' loads in flight; the partial sums are added in a fixed order.
-    var c = vec4<u32>(0u);
-    var m = vec4<f32>(0.0);
+  for (var bin = lid; bin < 256u; bin += WG) {
+    // Four blocks' loads in flight; integer sums, so their order does not matter.
+    var cnt = vec4<u32>(0u);
+    var whl = vec4<u32>(0u);
+    var lo = vec4<u32>(0u);
+    var carry = 0u;
     var b = 0u;
     for (; b + 4u <= NB; b += 4u) {
       let at = OFF_HCNT + b * 256u + bin;
-      c += vec4<u32>(parts[at], parts[at + 256u], parts[at + 512u], parts[at + 768u]);
-      let am = OFF_HMASS + b * 256u + bin;
-      m += vec4<f32>(getf(am), getf(am + 256u), getf(am + 512u), getf(am + 768u));
+      let cm = vec4<u32>(parts[at], parts[at + 256u], parts[at + 512u], parts[at + 768u]);
+      cnt += cm >> vec4<u32>(16u);
+      whl += cm & vec4<u32>(0xffffu);
+      let al = OFF_HMASS + b * 256u + bin;
+      let add = vec4<u32>(parts[al], parts[al + 256u], parts[al + 512u], parts[al + 768u]);
+      let sum = lo + add;
+      carry += dot(select(vec4<u32>(0u), vec4<u32>(1u), sum < lo), vec4<u32>(1u));
+      lo = sum;
     }
     for (; b < NB; b++) {
-      c.x += parts[OFF_HCNT + b * 256u + bin];
-      m.x += getf(OFF_HMASS + b * 256u + bin);
+      let cm = parts[OFF_HCNT + b * 256u + bin];
+      cnt.x += cm >> 16u;
+      whl.x += cm & 0xffffu;
+      let add = parts[OFF_HMASS + b * 256u + bin];
+      carry += select(0u, 1u, lo.x + add < lo.x);
+      lo.x += add;
     }
-    redu[bin] = c.x + c.y + c.z + c.w;
-    redf[bin] = (m.x + m.y) + (m.z + m.w);
+    let count = (cnt.x + cnt.y) + (cnt.z + cnt.w);
+    let whole = (whl.x + whl.y) + (whl.z + whl.w) + carry;
+    let mass = f32(whole) + ((f32(lo.x) + f32(lo.y)) + (f32(lo.z) + f32(lo.w))) * 2.3283064365386963e-10;
+    atomicStore(&hcm[bin], count);
+    atomicStore(&hlo[bin], bitcast<u32>(mass));
   }
   // Z: this thread's blocks lid, lid + WG, …, then the threads' partials in order.
   var zp = 0.0;
   for (var b = lid; b < NB; b += WG) {
     zp += getf(OFF_BSUM + b);
   }
-  smass[lid] = zp;
+  redf[lid] = zp;
   workgroupBarrier();
   if (lid != 0u) {
     return;
@@ -248,7 +249,7 @@ fn choose(lid: u32, weighted: bool) {
     var acc = 0u;
     var b = 255u;
     loop {
-      let c = redu[b];
+      let c = atomicLoad(&hcm[b]);
       if (acc + c >= need || b == 0u) {
         break;
       }
@@ -265,7 +266,7 @@ fn choose(lid: u32, weighted: bool) {
   // The lowest bin whose keys have a strictly-larger mass < goal: its top key stays, so tau lies in it.
   var z = 0.0;
   for (var i = 0u; i < WG; i++) {
-    z += smass[i];
+    z += redf[i];
   }
   let goal = p.top_p * z;
   let round = parts[ST_P_ROUND];
@@ -276,7 +277,7 @@ fn choose(lid: u32, weighted: bool) {
   var top = 0xffffffffu;
   for (var i = 0u; i < 256u; i++) {
     let b = 255u - i;
-    if (redu[b] == 0u) {
+    if (atomicLoad(&hcm[b]) == 0u) {
       continue;
     }
     if (top == 0xffffffffu) {
@@ -287,7 +288,7 @@ fn choose(lid: u32, weighted: bool) {
     }
     chosen = b;
     above = acc;
-    acc += redf[b];
+    acc += bitcast<f32>(atomicLoad(&hlo[b]));
   }
   if (chosen == 0xffffffffu) {  // no bin below the goal (only by rounding): keep the top one
     chosen = select(top, 255u, top == 0xffffffffu);
@@ -456,17 +457,17 @@ fn pick(lid: u32) {
     }
     pick_at = vec2<u32>(blk, kept);
     pick_pre = pre;
-    skey[0] = bitcast<u32>(goal_w);
+    pick_goal = goal_w;
   }
   workgroupBarrier();
   let blk = pick_at.x;
   let kept = pick_at.y;
   let block_pre = pick_pre;
-  let goal_w = bitcast<f32>(skey[0]);
+  let goal_w = pick_goal;
   let tau = threshold();
   let r = kept_run(blk, lid, tau);
   workgroupBarrier();
-  smass[lid] = r.x;
+  redf[lid] = r.x;
   workgroupBarrier();
   // The thread, the same way within the block.
   if (lid == 0u) {
@@ -475,7 +476,7 @@ fn pick(lid: u32) {
     var pre = a;
     var found = false;
     for (var i = 0u; i < WG; i++) {
-      let c = smass[i];
+      let c = redf[i];
       if (c > 0.0 && !found) {
         chosen = i;
         pre = a;
