@@ -21,12 +21,11 @@
 //   STAGE 7 pick (1)       with u uniform in [0, 1) from the host: the first token in index order whose cumulative
 //                          kept weight exceeds u · (total kept weight); or, at temperature <= 0, the first largest
 //                          penalised logit.
-// Every sum runs in a fixed order (a thread's contiguous tokens, then threads or blocks in index order), so a
-// token is reproducible; the pick walks runs of blocks, then blocks, then threads' tokens, never the whole V.
+// Every float sum runs in a fixed order (a thread's contiguous tokens, then threads or blocks in index order) and
+// histogram weights add as integers, so a token is reproducible; the pick walks runs of blocks, then blocks, then threads' tokens, never the whole V.
 {{BINDINGS}}
 const V: u32 = {{V}}u;
 const WG: u32 = {{WG}}u;       // a power of two <= 256
-const BPT: u32 = 256u / WG;    // histogram bins per thread
 const PER: u32 = {{PER}}u;     // tokens per thread in a block (contiguous)
 const BLK: u32 = {{BLK}}u;     // = WG * PER
 const NB: u32 = {{NB}}u;       // blocks = ceil(V / BLK)
