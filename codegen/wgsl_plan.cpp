@@ -193,6 +193,8 @@ void Planner::add_rope_attention() {
       r.params["q_norm"] = mlc("layers.0.self_attn.q_norm.weight");
       r.params["k_norm"] = mlc("layers.0.self_attn.k_norm.weight");
     }
+    const json r_values = r.values;
+    const auto r_params = r.params;
     plan.kernels.push_back(std::move(r));
 
     WgslKernelSpec a = spec("attention" + suffix, "attention",
@@ -210,14 +212,19 @@ void Planner::add_rope_attention() {
     a.values["SOFTCAP"] = c.attn_logit_softcapping > 0;
     a.values["CAP"] = c.attn_logit_softcapping;
     // Decode's split form (flash-decoding, attention_decode.wgsl): a workgroup per chunk of KPC keys, LPK = 8
-    // lanes per key; attention_merge combines the chunks.
+    // lanes per key, rope_kv's work for the new token folded in; attention_merge combines the chunks.
     WgslKernelSpec split = spec(a.name + "_split", "attention_split",
                                 a.role + ", a chunk of keys per workgroup (decode; attention_merge combines)",
                                 wgsl_workgroup_size(128, opt.limits));
     for (const char* k : {"H", "HKV", "D", "SCALE", "WINDOW", "SOFTCAP", "CAP"}) split.values[k] = a.values[k];
+    // It also does rope_kv's work for the decoded token (the same rope values and norm weights).
+    for (const char* k : {"QKV_N", "ROT", "HALF", "QK_NORM", "EPS", "ROPE_INLINE", "ATTN_SCALING", "INV_FREQ", "ROPE_DOC"})
+      split.values[k] = r_values[k];
+    split.params = r_params;
+    split.values["DPT"] = ceil_div(D, split.workgroup_size);
     const int64_t kpc = std::max<int64_t>(1, split.workgroup_size / 8);
     split.values["KPC"] = kpc;
-    check_storage(split.name, uint64_t(D + split.workgroup_size + kpc) * 4, opt.limits);
+    check_storage(split.name, uint64_t(4 * D + split.workgroup_size + kpc) * 4, opt.limits);
     split_kpc = kpc;
     plan.kernels.push_back(std::move(a));
     plan.kernels.push_back(std::move(split));

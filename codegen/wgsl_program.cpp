@@ -1,6 +1,6 @@
 // The dispatch program (see wgsl_program.h). Per layer, decode:
-//   gemv_qkv (input norm folded in) → rope_kv → attention → gemv_o (+= resid) → gemv_gate_up (mlp norm and
-//   act·up folded in) → gemv_down (+= resid);
+//   gemv_qkv (input norm folded in) → split attention (q/k norm, RoPE and the cache append folded in) → merge →
+//   gemv_o (+= resid) → gemv_gate_up (mlp norm and act·up folded in) → gemv_down (+= resid);
 // prefill (T tokens): rmsnorm → gemm_qkv → rope_kv → attention → gemm_o (+= resid) → rmsnorm → gemm_gate_up →
 //   gated_act → gemm_down (+= resid).
 // Gemma-2/3 store o/down in `o` and add their post-norm into the residual (rmsnorm_add). Then gemv_lm_head on
@@ -80,14 +80,16 @@ struct Builder {
     const json& layer = plan.layers[size_t(l)];
     const json row0 = {{"x_row", "0"}};
     for (const std::string& part : qkv_parts()) steps.push_back(step("gemv_" + part, l, {{"x", "resid"}, {"y", "qkv"}}, {}, row0));
-    steps.push_back(step(layer["rope_kv"].get<std::string>(), l, rope_kv_buffers(l), {}, {{"T", "1"}, {"pos0", "pos0"}}));
-    // Split attention: every chunk of the head's keys in its own workgroup, then the merge.
+    // Split attention (rope_kv's work for the new token folded in): every chunk of the head's keys in its own
+    // workgroup, then the merge.
     const std::string split = layer["attention_split"].get<std::string>();
+    std::map<std::string, std::string> split_buffers = {
+        {"qkv", "qkv"}, {"k_cache", "k_cache." + str(l)}, {"v_cache", "v_cache." + str(l)}, {"part", "part"}};
+    if (const std::string r = rope_buffer(layer); !r.empty()) split_buffers["rope"] = r;
     // Chunks that can hold visible keys: positions [0, pos0 + T) in chunks of the kernel's KPC keys (the grid
     // covers ceil(S/KPC) and the surplus workgroups return at once); the merge reads only these.
     const std::string nsplit = "ceil((pos0+T)/" + std::to_string(kernel(split).values["KPC"].get<int64_t>()) + ")";
-    steps.push_back(step(split, l, {{"q", "q"}, {"k_cache", "k_cache." + str(l)}, {"v_cache", "v_cache." + str(l)}, {"part", "part"}},
-                         {}, {{"T", "1"}, {"pos0", "pos0"}, {"nsplit", nsplit}}));
+    steps.push_back(step(split, l, split_buffers, {}, {{"T", "1"}, {"pos0", "pos0"}, {"nsplit", nsplit}}));
     steps.push_back(step("attention_merge", l, {{"part", "part"}, {"out", "attn"}}, {}, {{"T", "1"}, {"nsplit", nsplit}}));
     sublayer_out(l, "gemv_o", "attn", "post_attention", row0, {{"rows", "1"}}, steps);
     steps.push_back(step("gemv_gate_up", l, {{"x", "resid"}, {"y", "act"}}, {}, row0));

@@ -155,47 +155,60 @@ async function rmsnorm(ctx) {
   return [{ what: `y (rows=${T}, C=${C})`, ...relErr(out, want), tol: 1e-5 }];
 }
 
-async function ropeKv(ctx) {
-  const { kernel: k, r, f16 } = ctx, v = k.values;
+// rope_kv's reference: tokens t < T of qkv at positions pos0 + t — q/k RMSNorm (QK_NORM), RoPE on the first ROT
+// features (rotate_half), k and v appended to copies of the caches. cos/sin baked (ROPE_INLINE) or from `table`.
+function ropeRef(v, qkv, T, pos0, qn, kn, table, kc0, vc0) {
   const { H, HKV, D, ROT, HALF, QKV_N } = v;
-  const results = [];
-  for (const [T, pos0] of [[5, 3], [3, 4000]]) {
-    const S = pos0 + T + 2, P = S;
-    const qkv = f32s(r, T * QKV_N, -2, 2);
-    const qn = stArray(r, D, f16, 0.5, 1.5), kn = stArray(r, D, f16, 0.5, 1.5);
-    const table = f32s(r, P * ROT, -1, 1);
-    const kc0 = f32s(r, S * HKV * D), vc0 = f32s(r, S * HKV * D);
-    const inputs = { qkv, k_cache: kc0, v_cache: vc0 };
-    if (v.QK_NORM) Object.assign(inputs, { q_norm: qn.data, k_norm: kn.data });
-    if (!v.ROPE_INLINE) inputs.rope = table;
-    const o = await runKernel(ctx.dev, k, ctx.code, { inputs, vars: { T, S, P }, uniforms: { T, pos0 } });
-    const cs = (pos, i) => {
-      if (!v.ROPE_INLINE) return [table[pos * ROT + i], table[pos * ROT + HALF + i]];
-      const a = fr(pos * fr(v.INV_FREQ[i]));
-      return [fr(fr(Math.cos(a)) * fr(v.ATTN_SCALING)), fr(fr(Math.sin(a)) * fr(v.ATTN_SCALING))];
-    };
-    const wantQ = new Float64Array(T * H * D), wantK = Float64Array.from(kc0), wantV = Float64Array.from(vc0);
-    for (let t = 0; t < T; t++) {
-      const pos = pos0 + t;
-      for (let j = 0; j < H + HKV; j++) {
-        let vals = Array.from(qkv.subarray(t * QKV_N + j * D, t * QKV_N + (j + 1) * D));
-        if (v.QK_NORM) vals = rmsnormRow(vals, j < H ? qn.vals : kn.vals, v.EPS, v.UNIT_OFFSET);
-        const rot = vals.map((x, d) => {
-          if (d >= ROT) return x;
-          const [c, s] = cs(pos, d % HALF);
-          const rh = d < HALF ? -vals[d + HALF] : vals[d - HALF];
-          return x * c + rh * s;
-        });
-        for (let d = 0; d < D; d++) {
-          if (j < H) wantQ[t * H * D + j * D + d] = rot[d];
-          else {
-            const kh = j - H;
-            wantK[pos * HKV * D + kh * D + d] = rot[d];
-            wantV[pos * HKV * D + kh * D + d] = qkv[t * QKV_N + (H + HKV) * D + kh * D + d];
-          }
+  const cs = (pos, i) => {
+    if (!v.ROPE_INLINE) return [table[pos * ROT + i], table[pos * ROT + HALF + i]];
+    const a = fr(pos * fr(v.INV_FREQ[i]));
+    return [fr(fr(Math.cos(a)) * fr(v.ATTN_SCALING)), fr(fr(Math.sin(a)) * fr(v.ATTN_SCALING))];
+  };
+  const wantQ = new Float64Array(T * H * D), wantK = Float64Array.from(kc0), wantV = Float64Array.from(vc0);
+  for (let t = 0; t < T; t++) {
+    const pos = pos0 + t;
+    for (let j = 0; j < H + HKV; j++) {
+      let vals = Array.from(qkv.subarray(t * QKV_N + j * D, t * QKV_N + (j + 1) * D));
+      if (v.QK_NORM) vals = rmsnormRow(vals, j < H ? qn.vals : kn.vals, v.EPS, v.UNIT_OFFSET);
+      const rot = vals.map((x, d) => {
+        if (d >= ROT) return x;
+        const [c, s] = cs(pos, d % HALF);
+        const rh = d < HALF ? -vals[d + HALF] : vals[d - HALF];
+        return x * c + rh * s;
+      });
+      for (let d = 0; d < D; d++) {
+        if (j < H) wantQ[t * H * D + j * D + d] = rot[d];
+        else {
+          const kh = j - H;
+          wantK[pos * HKV * D + kh * D + d] = rot[d];
+          wantV[pos * HKV * D + kh * D + d] = qkv[t * QKV_N + (H + HKV) * D + kh * D + d];
         }
       }
     }
+  }
+  return { wantQ, wantK, wantV };
+}
+
+// Random q/k norm weights, rope table and caches for a rope_kv-shaped kernel, as its inputs.
+function ropeInputs(r, v, f16, T, S, P, QKV_N) {
+  const qkv = f32s(r, T * QKV_N, -2, 2);
+  const qn = stArray(r, v.D, f16, 0.5, 1.5), kn = stArray(r, v.D, f16, 0.5, 1.5);
+  const table = f32s(r, P * v.ROT, -1, 1);
+  const kc0 = f32s(r, S * v.HKV * v.D), vc0 = f32s(r, S * v.HKV * v.D);
+  const inputs = { qkv, k_cache: kc0, v_cache: vc0 };
+  if (v.QK_NORM) Object.assign(inputs, { q_norm: qn.data, k_norm: kn.data });
+  if (!v.ROPE_INLINE) inputs.rope = table;
+  return { qkv, qn, kn, table, kc0, vc0, inputs };
+}
+
+async function ropeKv(ctx) {
+  const { kernel: k, r, f16 } = ctx, v = k.values;
+  const results = [];
+  for (const [T, pos0] of [[5, 3], [3, 4000]]) {
+    const S = pos0 + T + 2, P = S;
+    const { qkv, qn, kn, table, kc0, vc0, inputs } = ropeInputs(r, v, f16, T, S, P, v.QKV_N);
+    const o = await runKernel(ctx.dev, k, ctx.code, { inputs, vars: { T, S, P }, uniforms: { T, pos0 } });
+    const { wantQ, wantK, wantV } = ropeRef(v, qkv, T, pos0, qn, kn, table, kc0, vc0);
     const tol = v.ROPE_INLINE ? 1e-5 : 1e-6;
     results.push({ what: `q_out pos0=${pos0}`, ...relErr(new Float32Array(o.q_out), wantQ), tol });
     results.push({ what: `k_cache pos0=${pos0}`, ...relErr(new Float32Array(o.k_cache), wantK), tol });
@@ -204,57 +217,80 @@ async function ropeKv(ctx) {
   return results;
 }
 
+// Causal GQA attention (sliding window, soft-cap) of T queries at pos0 + t over the caches, in double.
+function attentionRef(v, q, kc, vc, T, pos0) {
+  const { H, HKV, D, WINDOW } = v;
+  const want = new Float64Array(T * H * D);
+  for (let h = 0; h < H; h++) {
+    const hk = Math.floor(h / (H / HKV));
+    for (let t = 0; t < T; t++) {
+      const qpos = pos0 + t;
+      const vis = (j) => j <= qpos && (WINDOW === 0 || qpos - j < WINDOW);
+      const w = [];
+      let mx = -Infinity;
+      for (let j = 0; j <= qpos; j++) {
+        if (!vis(j)) continue;
+        let dot = 0;
+        for (let d = 0; d < D; d++) dot += q[(t * H + h) * D + d] * kc[(j * HKV + hk) * D + d];
+        dot *= fr(v.SCALE);
+        if (v.SOFTCAP) dot = Math.tanh(dot / v.CAP) * v.CAP;
+        w[j] = dot;
+        mx = Math.max(mx, dot);
+      }
+      let sum = 0;
+      for (let j = 0; j <= qpos; j++) if (vis(j)) sum += (w[j] = Math.exp(w[j] - mx));
+      for (let d = 0; d < D; d++) {
+        let acc = 0;
+        for (let j = 0; j <= qpos; j++) if (vis(j)) acc += w[j] / sum * vc[(j * HKV + hk) * D + d];
+        want[(t * H + h) * D + d] = acc;
+      }
+    }
+  }
+  return want;
+}
+
 async function attention(ctx) {
   const { kernel: k, r } = ctx, v = k.values;
-  const { H, HKV, D, WINDOW } = v;
+  const { H, HKV, D } = v;
   const results = [];
   for (const [T, pos0] of [[4, 9], [1, 150], [3, 130]]) {
     const S = pos0 + T + 3;
     const q = f32s(r, T * H * D, -1, 1);
     const kc = f32s(r, S * HKV * D, -1, 1), vc = f32s(r, S * HKV * D, -1, 1);
     for (let i = (pos0 + T) * HKV * D; i < S * HKV * D; i++) kc[i] = vc[i] = NaN;  // never read
-    let o;
-    if (k.template === 'attention_decode.wgsl') {  // per-chunk partials, combined here (attention_merge: own check)
-      const nsplit = Math.ceil(S / v.KPC);
-      const part = new Float32Array((await runKernel(ctx.dev, k, ctx.code, { inputs: { q, k_cache: kc, v_cache: vc },
-                                                                             vars: { T, S }, uniforms: { T, pos0, nsplit } })).part);
-      o = new Float64Array(T * H * D);
-      for (let th = 0; th < T * H; th++) {
-        const rows = Array.from({ length: nsplit }, (_, i) => part.subarray((th * nsplit + i) * (D + 2), (th * nsplit + i + 1) * (D + 2)));
-        const mx = Math.max(...rows.map((r0) => r0[0]));
-        const l = rows.reduce((a, r0) => a + r0[1] * Math.exp(r0[0] - mx), 0);
-        for (let d = 0; d < D; d++) o[th * D + d] = rows.reduce((a, r0) => a + r0[2 + d] * Math.exp(r0[0] - mx), 0) / l;
-      }
-    } else {
-      o = new Float32Array((await runKernel(ctx.dev, k, ctx.code, { inputs: { q, k_cache: kc, v_cache: vc }, vars: { T, S }, uniforms: { T, pos0 } })).out);
-    }
-    const want = new Float64Array(T * H * D);
+    const o = new Float32Array((await runKernel(ctx.dev, k, ctx.code, { inputs: { q, k_cache: kc, v_cache: vc }, vars: { T, S }, uniforms: { T, pos0 } })).out);
+    results.push({ what: `out T=${T} pos0=${pos0}`, ...relErr(o, attentionRef(v, q, kc, vc, T, pos0)), tol: 1e-5 });
+  }
+  return results;
+}
+
+// The decode split (attention_decode.wgsl): one new token at pos0 straight from qkv — its q/k rotated (and
+// normed) as rope_kv does, k and v appended to the caches — then per-chunk partials, combined here
+// (attention_merge has its own check). Cache rows from pos0 on start as NaN: the kernel must not read them.
+async function attentionSplit(ctx) {
+  const { kernel: k, r, f16 } = ctx, v = k.values;
+  const { H, HKV, D } = v;
+  const results = [];
+  for (const pos0 of [0, 9, 150, 130]) {
+    const T = 1, S = pos0 + 4, P = S;
+    const { qkv, qn, kn, table, kc0, vc0, inputs } = ropeInputs(r, v, f16, T, S, P, v.QKV_N);
+    for (let i = pos0 * HKV * D; i < S * HKV * D; i++) kc0[i] = vc0[i] = NaN;
+    const nsplit = Math.ceil(S / v.KPC);
+    const o = await runKernel(ctx.dev, k, ctx.code, { inputs, vars: { T, S, P }, uniforms: { T, pos0, nsplit } });
+    const { wantQ, wantK, wantV } = ropeRef(v, qkv, T, pos0, qn, kn, table, kc0, vc0);
+    const rows = [...Array((pos0 + 1) * HKV * D).keys()];  // the cache up to the appended row
+    const tolRope = v.ROPE_INLINE ? 1e-5 : 1e-6;
+    results.push({ what: `k_cache pos0=${pos0}`, ...relErr(new Float32Array(o.k_cache), wantK, rows), tol: tolRope });
+    results.push({ what: `v_cache pos0=${pos0}`, ...relErr(new Float32Array(o.v_cache), wantV, rows), tol: 0 });
+    const part = new Float32Array(o.part);
+    const out = new Float64Array(H * D);
     for (let h = 0; h < H; h++) {
-      const hk = Math.floor(h / (H / HKV));
-      for (let t = 0; t < T; t++) {
-        const qpos = pos0 + t;
-        const vis = (j) => j <= qpos && (WINDOW === 0 || qpos - j < WINDOW);
-        const w = [];
-        let mx = -Infinity;
-        for (let j = 0; j <= qpos; j++) {
-          if (!vis(j)) continue;
-          let dot = 0;
-          for (let d = 0; d < D; d++) dot += q[(t * H + h) * D + d] * kc[(j * HKV + hk) * D + d];
-          dot *= fr(v.SCALE);
-          if (v.SOFTCAP) dot = Math.tanh(dot / v.CAP) * v.CAP;
-          w[j] = dot;
-          mx = Math.max(mx, dot);
-        }
-        let sum = 0;
-        for (let j = 0; j <= qpos; j++) if (vis(j)) sum += (w[j] = Math.exp(w[j] - mx));
-        for (let d = 0; d < D; d++) {
-          let acc = 0;
-          for (let j = 0; j <= qpos; j++) if (vis(j)) acc += w[j] / sum * vc[(j * HKV + hk) * D + d];
-          want[(t * H + h) * D + d] = acc;
-        }
-      }
+      const ps = Array.from({ length: nsplit }, (_, i) => part.subarray((h * nsplit + i) * (D + 2), (h * nsplit + i + 1) * (D + 2)));
+      const mx = Math.max(...ps.map((r0) => r0[0]));
+      const l = ps.reduce((a, r0) => a + r0[1] * Math.exp(r0[0] - mx), 0);
+      for (let d = 0; d < D; d++) out[h * D + d] = ps.reduce((a, r0) => a + r0[2 + d] * Math.exp(r0[0] - mx), 0) / l;
     }
-    results.push({ what: `out T=${T} pos0=${pos0}`, ...relErr(o, want), tol: 1e-5 });
+    results.push({ what: `out pos0=${pos0}`, ...relErr(out, attentionRef(v, wantQ, wantK, wantV, T, pos0)), tol: 1e-5 });
   }
   return results;
 }
@@ -406,7 +442,7 @@ export const CASES = {
   'rmsnorm.wgsl': rmsnorm,
   'rope_kv.wgsl': ropeKv,
   'attention.wgsl': attention,
-  'attention_decode.wgsl': attention,
+  'attention_decode.wgsl': attentionSplit,
   'attention_merge.wgsl': attentionMerge,
   'gated_act.wgsl': gatedAct,
   'add.wgsl': add,
