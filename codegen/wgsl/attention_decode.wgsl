@@ -33,10 +33,6 @@ const CAP: f32 = {{CAP}};
 {{#QK_NORM}}
 const EPS: f32 = {{EPS}};
 {{/QK_NORM}}
-{{#ROPE_INLINE}}
-const ATTN_SCALING: f32 = {{ATTN_SCALING}};
-var<private> INV_FREQ: array<f32, {{HALF}}> = array<f32, {{HALF}}>({{INV_FREQ}});
-{{/ROPE_INLINE}}
 
 var<workgroup> qs: array<f32, {{D}}>;
 var<workgroup> kn: array<f32, {{D}}>;   // the new key, rotated
@@ -45,20 +41,7 @@ var<workgroup> raw: array<f32, {{D}}>;
 var<workgroup> dots: array<f32, {{WG}}>;
 var<workgroup> w: array<f32, {{KPC}}>;
 
-{{#ROPE_INLINE}}
-// As rope_kv.wgsl: cos and sin of f32(pos) * inv_freq with a Cody–Waite reduction to [-pi, pi].
-fn cos_sin(pos: u32, i: u32) -> vec2<f32> {
-  let a = f32(pos) * INV_FREQ[i];
-  let k = round(a * 0.15915494309189535);
-  let r = ((a - k * 6.28125) - k * 0.0019353071693331003) - k * 1.0253376273e-11;
-  return vec2<f32>(cos(r), sin(r)) * ATTN_SCALING;
-}
-{{/ROPE_INLINE}}
-{{^ROPE_INLINE}}
-fn cos_sin(pos: u32, i: u32) -> vec2<f32> {
-  return vec2<f32>(rope[pos * ROT + i], rope[pos * ROT + HALF + i]);
-}
-{{/ROPE_INLINE}}
+{{>rope_cos_sin}}
 
 // Head `head` of qkv (a q head below H, else a k head), RMS-normalised when QK_NORM and rotated at pos, into
 // `raw`; `dots` is the reduction scratch. Workgroup-uniform control flow (barriers inside).

@@ -19,33 +19,11 @@ const WG: u32 = {{WG}}u;
 {{#QK_NORM}}
 const EPS: f32 = {{EPS}};
 {{/QK_NORM}}
-{{#ROPE_INLINE}}
-const ATTN_SCALING: f32 = {{ATTN_SCALING}};
-// inv_freq of this rope (tensor/rope.cpp rope_freqs), baked in.
-var<private> INV_FREQ: array<f32, {{HALF}}> = array<f32, {{HALF}}>({{INV_FREQ}});
-{{/ROPE_INLINE}}
 
 var<workgroup> vals: array<f32, {{D}}>;
 var<workgroup> red: array<f32, {{WG}}>;
 
-{{#ROPE_INLINE}}
-// cos and sin of a = f32(pos) * inv_freq (rounded once, as the CPU table), with a Cody–Waite reduction to
-// [-pi, pi] (2pi split in three f32 parts, the first with 8 significant bits so k * C1 is exact) because
-// WGSL only bounds cos/sin accuracy on [-pi, pi].
-fn cos_sin(pos: u32, i: u32) -> vec2<f32> {
-  let a = f32(pos) * INV_FREQ[i];
-  let k = round(a * 0.15915494309189535);
-  let r = ((a - k * 6.28125) - k * 0.0019353071693331003) - k * 1.0253376273e-11;
-  return vec2<f32>(cos(r), sin(r)) * ATTN_SCALING;
-}
-{{/ROPE_INLINE}}
-{{^ROPE_INLINE}}
-// (cos, sin) from the table: row pos holds cos of the HALF frequencies, then their sin (rope_table's values,
-// attention scaling included; the runtime fills it).
-fn cos_sin(pos: u32, i: u32) -> vec2<f32> {
-  return vec2<f32>(rope[pos * ROT + i], rope[pos * ROT + HALF + i]);
-}
-{{/ROPE_INLINE}}
+{{>rope_cos_sin}}
 
 @compute @workgroup_size({{WG}})
 fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3<u32>,
