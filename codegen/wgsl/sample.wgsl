@@ -84,6 +84,25 @@ fn topp_on() -> bool {
   return p.temperature > 0.0 && p.top_p < 1.0;
 }
 
+// The threads' (value, index) pairs reduced to the largest value, the lowest index among equals (index
+// 0xffffffff: none), left in redf[0], redu[0]. Workgroup-uniform control flow (barriers inside).
+fn first_max(lid: u32, v: f32, i: u32) {
+  redf[lid] = v;
+  redu[lid] = i;
+  workgroupBarrier();
+  for (var s = WG / 2u; s > 0u; s >>= 1u) {
+    if (lid < s) {
+      let ov = redf[lid + s];
+      let oi = redu[lid + s];
+      if (oi != 0xffffffffu && (redu[lid] == 0xffffffffu || ov > redf[lid] || (ov == redf[lid] && oi < redu[lid]))) {
+        redf[lid] = ov;
+        redu[lid] = oi;
+      }
+    }
+    workgroupBarrier();
+  }
+}
+
 // Stage 0.
 fn prep(blk: u32, lid: u32) {
   let b0 = blk * BLK;
@@ -113,20 +132,7 @@ fn prep(blk: u32, lid: u32) {
       }
     }
   }
-  redf[lid] = best;
-  redu[lid] = besti;
-  workgroupBarrier();
-  for (var s = WG / 2u; s > 0u; s >>= 1u) {
-    if (lid < s) {
-      let ov = redf[lid + s];
-      let oi = redu[lid + s];
-      if (oi != 0xffffffffu && (redu[lid] == 0xffffffffu || ov > redf[lid] || (ov == redf[lid] && oi < redu[lid]))) {
-        redf[lid] = ov;
-        redu[lid] = oi;
-      }
-    }
-    workgroupBarrier();
-  }
+  first_max(lid, best, besti);
   if (lid == 0u) {
     parts[OFF_BMAX + blk] = bitcast<u32>(redf[0]);
     parts[OFF_BARG + blk] = redu[0];
@@ -384,20 +390,7 @@ fn pick(lid: u32) {
         besti = i;
       }
     }
-    redf[lid] = best;
-    redu[lid] = besti;
-    workgroupBarrier();
-    for (var s = WG / 2u; s > 0u; s >>= 1u) {
-      if (lid < s) {
-        let ov = redf[lid + s];
-        let oi = redu[lid + s];
-        if (oi != 0xffffffffu && (redu[lid] == 0xffffffffu || ov > redf[lid] || (ov == redf[lid] && oi < redu[lid]))) {
-          redf[lid] = ov;
-          redu[lid] = oi;
-        }
-      }
-      workgroupBarrier();
-    }
+    first_max(lid, best, besti);
     if (lid == 0u) {
       out[0] = redu[0];
       out[1] = 1u;
