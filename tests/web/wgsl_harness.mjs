@@ -63,54 +63,8 @@ async function pipelineFor(device, code, label) {
 
 // Runs `kernel` (kernels.json entry) once. inputs: {binding name: TypedArray} (others start zeroed);
 // vars: run-time variables; uniforms: {field: number}. Returns {name: ArrayBuffer} of every read_write binding.
-export async function runKernel(dev, kernel, code, { inputs = {}, vars = {}, uniforms = {} }) {
-  const { device } = dev;
-  const pipeline = await pipelineFor(device, code, kernel.name);
-  const entries = [];
-  const outs = [];
-  for (const b of kernel.bindings) {
-    const bytes = Math.max(16, Math.ceil(evalExpr(b.bytes, vars) / 4) * 4);
-    const buf = device.createBuffer({ size: bytes, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST });
-    const data = inputs[b.name];
-    if (data) {
-      if (data.byteLength > bytes) throw new Error(`${kernel.name}.${b.name}: ${data.byteLength} bytes of input for a ${bytes}-byte buffer`);
-      const padded = new Uint8Array(Math.ceil(data.byteLength / 4) * 4);
-      padded.set(new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
-      device.queue.writeBuffer(buf, 0, padded);
-    }
-    entries.push({ binding: b.binding, resource: { buffer: buf } });
-    if (b.access === 'read_write') outs.push({ name: b.name, buf, bytes });
-  }
-  if (kernel.uniform) {
-    const u = packUniform(kernel, uniforms);
-    const ub = device.createBuffer({ size: u.byteLength, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST });
-    device.queue.writeBuffer(ub, 0, u);
-    entries.push({ binding: kernel.uniform.binding, resource: { buffer: ub } });
-  }
-  device.pushErrorScope('validation');
-  const bind = device.createBindGroup({ layout: pipeline.getBindGroupLayout(0), entries });
-  const enc = device.createCommandEncoder();
-  const pass = enc.beginComputePass();
-  pass.setPipeline(pipeline);
-  pass.setBindGroup(0, bind);
-  const [x, y, z] = dispatchSize(evalExpr(kernel.grid, vars), dev.device.limits.maxComputeWorkgroupsPerDimension);
-  pass.dispatchWorkgroups(x, y, z);
-  pass.end();
-  const reads = outs.map((o) => {
-    const rb = device.createBuffer({ size: o.bytes, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
-    enc.copyBufferToBuffer(o.buf, 0, rb, 0, o.bytes);
-    return { ...o, rb };
-  });
-  device.queue.submit([enc.finish()]);
-  const err = await device.popErrorScope();
-  if (err) throw new Error(`${kernel.name}: ${err.message}`);
-  const result = {};
-  for (const r of reads) {
-    await r.rb.mapAsync(1);
-    result[r.name] = r.rb.getMappedRange().slice(0);
-    r.rb.unmap();
-  }
-  return result;
+export async function runKernel(dev, kernel, code, opts) {
+  return runSequence(dev, [{ kernel, code }], opts);
 }
 
 // Runs `steps` ([{kernel, code}], kernels.json entries) in order in one compute pass, as the runtime runs a
@@ -129,7 +83,7 @@ export async function runSequence(dev, steps, { inputs = {}, vars = {}, uniforms
     b.buf = device.createBuffer({ size: b.bytes, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST });
     const data = inputs[name];
     if (data) {
-      if (data.byteLength > b.bytes) throw new Error(`${name}: ${data.byteLength} bytes of input for a ${b.bytes}-byte buffer`);
+      if (data.byteLength > b.bytes) throw new Error(`${steps[0].kernel.name}.${name}: ${data.byteLength} bytes of input for a ${b.bytes}-byte buffer`);
       const padded = new Uint8Array(Math.ceil(data.byteLength / 4) * 4);
       padded.set(new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
       device.queue.writeBuffer(b.buf, 0, padded);

@@ -264,6 +264,23 @@ async function attention(ctx) {
   return results;
 }
 
+// Split attention's partials (rows × nsplit chunks of [m, l, acc[D]]) combined, in double:
+// out[d] = Σ acc_i[d]·e^(m_i − M) / Σ l_i·e^(m_i − M), M = max m_i.
+function mergeRef(part, rows, nsplit, D) {
+  const out = new Float64Array(rows * D);
+  for (let th = 0; th < rows; th++) {
+    let mx = -Infinity, l = 0;
+    for (let i = 0; i < nsplit; i++) mx = Math.max(mx, part[(th * nsplit + i) * (D + 2)]);
+    for (let i = 0; i < nsplit; i++) { const at = (th * nsplit + i) * (D + 2); l += part[at + 1] * Math.exp(part[at] - mx); }
+    for (let d = 0; d < D; d++) {
+      let acc = 0;
+      for (let i = 0; i < nsplit; i++) { const at = (th * nsplit + i) * (D + 2); acc += part[at + 2 + d] * Math.exp(part[at] - mx); }
+      out[th * D + d] = acc / l;
+    }
+  }
+  return out;
+}
+
 // The decode split (attention_decode.wgsl): one new token at pos0 straight from qkv — its q/k rotated (and
 // normed) as rope_kv does, k and v appended to the caches — then per-chunk partials, combined here
 // (attention_merge has its own check). Cache rows from pos0 on start as NaN: the kernel must not read them.
@@ -282,14 +299,7 @@ async function attentionSplit(ctx) {
     const tolRope = v.ROPE_INLINE ? 1e-5 : 1e-6;
     results.push({ what: `k_cache pos0=${pos0}`, ...relErr(new Float32Array(o.k_cache), wantK, rows), tol: tolRope });
     results.push({ what: `v_cache pos0=${pos0}`, ...relErr(new Float32Array(o.v_cache), wantV, rows), tol: 0 });
-    const part = new Float32Array(o.part);
-    const out = new Float64Array(H * D);
-    for (let h = 0; h < H; h++) {
-      const ps = Array.from({ length: nsplit }, (_, i) => part.subarray((h * nsplit + i) * (D + 2), (h * nsplit + i + 1) * (D + 2)));
-      const mx = Math.max(...ps.map((r0) => r0[0]));
-      const l = ps.reduce((a, r0) => a + r0[1] * Math.exp(r0[0] - mx), 0);
-      for (let d = 0; d < D; d++) out[h * D + d] = ps.reduce((a, r0) => a + r0[2 + d] * Math.exp(r0[0] - mx), 0) / l;
-    }
+    const out = mergeRef(new Float32Array(o.part), H, nsplit, D);
     results.push({ what: `out pos0=${pos0}`, ...relErr(out, attentionRef(v, wantQ, wantK, wantV, T, pos0)), tol: 1e-5 });
   }
   return results;
@@ -310,18 +320,7 @@ async function attentionMerge(ctx) {
     }
     const S = nsplit * k.values.KPC;
     const o = new Float32Array((await runKernel(ctx.dev, k, ctx.code, { inputs: { part }, vars: { T, S }, uniforms: { T, nsplit } })).out);
-    const want = new Float64Array(T * H * D);
-    for (let th = 0; th < T * H; th++) {
-      let mx = -Infinity, l = 0;
-      for (let i = 0; i < nsplit; i++) mx = Math.max(mx, part[(th * nsplit + i) * (D + 2)]);
-      for (let i = 0; i < nsplit; i++) { const at = (th * nsplit + i) * (D + 2); l += part[at + 1] * Math.exp(part[at] - mx); }
-      for (let d = 0; d < D; d++) {
-        let acc = 0;
-        for (let i = 0; i < nsplit; i++) { const at = (th * nsplit + i) * (D + 2); acc += part[at + 2 + d] * Math.exp(part[at] - mx); }
-        want[th * D + d] = acc / l;
-      }
-    }
-    results.push({ what: `out T=${T} nsplit=${nsplit}`, ...relErr(o, want), tol: 1e-5 });
+    results.push({ what: `out T=${T} nsplit=${nsplit}`, ...relErr(o, mergeRef(part, T * H, nsplit, D)), tol: 1e-5 });
   }
   return results;
 }
