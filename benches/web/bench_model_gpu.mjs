@@ -14,8 +14,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 
-import { dispatchSize, evalExpr, packUniform } from '../../web/kernels/manifest.mjs';
-import { bindManifestKernel, perCall, pipeline, streamSeconds } from './gpu_timing.mjs';
+import { evalExpr, packUniform } from '../../web/kernels/manifest.mjs';
+import { bindManifestKernel, perCall, perCallSteps, pipeline, streamSeconds } from './gpu_timing.mjs';
 import { createModel } from '../../web/runtime/model_gpu.mjs';
 
 const args = process.argv.slice(2);
@@ -139,30 +139,14 @@ async function sampleKernel(kind, R = 20) {
     entries.push({ binding: k.uniform.binding, resource: { buffer: ub } });
     runs.push({ pipe, bg: device.createBindGroup({ layout: pipe.getBindGroupLayout(0), entries }), grid: evalExpr(k.grid, { T: 1 }) });
   }
-  const once = async (n) => {
-    device.queue.writeBuffer(bufs.get('logits'), 0, logits);
-    const enc = device.createCommandEncoder();
-    const pass = enc.beginComputePass();
-    for (let i = 0; i < n; ++i)
-      for (const r of runs) {
-        pass.setPipeline(r.pipe);
-        pass.setBindGroup(0, r.bg);
-        pass.dispatchWorkgroups(...dispatchSize(r.grid));
-      }
-    pass.end();
-    const t0 = performance.now();
-    device.queue.submit([enc.finish()]);
-    await device.queue.onSubmittedWorkDone();
-    return (performance.now() - t0) / 1000 / n;
-  };
-  await once(2);
-  const r = [await once(R), await once(R), await once(R)].sort((a, b) => a - b);
+  const s = await perCallSteps(device, runs, { reps: R, rounds: 3, warm: 2,
+                                              before: () => device.queue.writeBuffer(bufs.get('logits'), 0, logits) });
   // Each distinct stage alone, back to back (after the sequence above left its state in place).
   const stages = {};
   for (const [i, st] of steps.entries())
     stages[st.kernel] ??= (await perCall(device, runs[i].pipe, runs[i].bg, runs[i].grid, { reps: 50, rounds: 3, warm: 2 })) * 1e6;
   return { kernel: steps.length > 1 ? 'sample stages' : steps[0].kernel, dispatches: steps.length, logits: kind, V,
-           ms_per_call: r[1] * 1000, us_per_stage: stages };
+           ms_per_call: s * 1000, us_per_stage: stages };
 }
 
 const bw = await readBandwidth();

@@ -5,14 +5,23 @@ import { dispatchSize, evalExpr } from '../../web/kernels/manifest.mjs';
 
 // Median seconds per dispatch of `grid` workgroups: a warm-up submit of `warm` dispatches, then `rounds`
 // submits of `reps`, each timed from submit to onSubmittedWorkDone; `before` (e.g. an upload) runs before each.
-export async function perCall(device, pipe, bg, grid, { reps = 200, rounds = 5, warm = 10, before } = {}) {
+export async function perCall(device, pipe, bg, grid, opts) {
+  return perCallSteps(device, [{ pipe, bg, grid }], opts);
+}
+
+// The same for a sequence of dispatches ([{pipe, bg, grid}], in order, as one program step list): median seconds
+// per run of the whole sequence.
+export async function perCallSteps(device, steps, { reps = 200, rounds = 5, warm = 10, before } = {}) {
   const run = async (n) => {
     before?.();
     const enc = device.createCommandEncoder();
     const pass = enc.beginComputePass();
-    pass.setPipeline(pipe);
-    pass.setBindGroup(0, bg);
-    for (let i = 0; i < n; ++i) pass.dispatchWorkgroups(...dispatchSize(grid));
+    for (let i = 0; i < n; ++i)
+      for (const st of steps) {
+        pass.setPipeline(st.pipe);
+        pass.setBindGroup(0, st.bg);
+        pass.dispatchWorkgroups(...dispatchSize(st.grid));
+      }
     pass.end();
     const t0 = performance.now();
     device.queue.submit([enc.finish()]);
