@@ -2,7 +2,8 @@
 // (`slm kernels MODEL_DIR --quant q4f32_1 --out DIR`, or an export) run by web/runtime/model_gpu.mjs with
 // random int4 weights of the model's shapes. Reports, as JSON lines:
 //   - the peer measured in the same run: a streaming-read WGSL kernel's bandwidth (GB/s) over a 1 GiB buffer;
-//   - prefill tok/s (one chunk of --prefill tokens) and decode tok/s (--decode greedy tokens after it);
+//   - prefill tok/s (one chunk of --prefill tokens) and decode tok/s (--decode greedy tokens after it), chained
+//     as the engine runs it (the next forward queued before the last token is read back) and one at a time;
 //   - dispatches, submits and read-back bytes per decoded token;
 //   - weight bytes per decoded token and the bound they imply (bytes ÷ the measured bandwidth), and the
 //     fraction of it reached;
@@ -160,29 +161,50 @@ const rng = (() => { let s = 7; return () => { s = (Math.imul(s, 1103515245) + 1
 const prompt = Int32Array.from({ length: prefillN }, rng);
 const greedy = { temperature: 0 };
 await model.prefill(prompt.slice(0, 16), greedy);  // warm-up: pipelines, first submits
-model.resetKV();
-let t0 = now();
-let step = await model.prefill(prompt, greedy);
-const prefillS = (now() - t0) / 1000;
-const before = model.stats();
-t0 = now();
-for (let i = 0; i < decodeN; ++i) step = await model.decode(step.token, greedy);
-const decodeS = (now() - t0) / 1000;
-const after = model.stats();
+// Decode one token at a time (decode(id): submit, read back, then the next) or chained as the engine runs
+// it without a repetition penalty (decodeChained: the next forward is queued before the last token is read).
+const decodeRun = async (n, samp, chained) => {
+  const st0 = model.stats(), t = now();
+  if (!chained) {
+    for (let i = 0; i < n; ++i) step = await model.decode(step.token, samp);
+  } else {
+    let ahead = model.decodeChained(samp);
+    for (let i = 0; i < n; ++i) {
+      const current = ahead;
+      ahead = i + 1 < n ? model.decodeChained(samp) : null;
+      step = await current;
+    }
+  }
+  const st1 = model.stats(), sec = (now() - t) / 1000;
+  return { tok_s: n / sec, ms: 1000 * sec / n, dispatches: (st1.dispatches - st0.dispatches) / n,
+           submits: (st1.submits - st0.submits) / n, readback: (st1.readbackBytes - st0.readbackBytes) / n };
+};
+const freshPrefill = async () => {
+  model.resetKV();
+  const t = now();
+  step = await model.prefill(prompt, greedy);
+  return (now() - t) / 1000;
+};
+let step;
+const prefillS = await freshPrefill();
+const sync = await decodeRun(decodeN, greedy, false);
+await freshPrefill();
+const chained = await decodeRun(decodeN, greedy, true);
 const bytes = decodeWeightBytes(tensors);
-const decodeTokS = decodeN / decodeS, boundTokS = bw * 1e9 / bytes;
+const boundTokS = bw * 1e9 / bytes;
 emit({ what: 'model', prefill_tokens: prefillN, prefill_tok_s: prefillN / prefillS, decode_tokens: decodeN,
-       decode_tok_s: decodeTokS, ms_per_token: 1000 / decodeTokS,
-       dispatches_per_token: (after.dispatches - before.dispatches) / decodeN,
-       submits_per_token: (after.submits - before.submits) / decodeN,
-       readback_bytes_per_token: (after.readbackBytes - before.readbackBytes) / decodeN,
-       weight_MB_per_token: bytes / 1e6, bound_tok_s: boundTokS, fraction_of_bound: decodeTokS / boundTokS });
-// The same decode with the sampling head (temperature 0.7, top-p 0.9, repetition penalty 1.1 over the context),
-// as a chat request with generation_config defaults runs it.
+       decode_tok_s: chained.tok_s, ms_per_token: chained.ms, decode_tok_s_one_at_a_time: sync.tok_s,
+       dispatches_per_token: chained.dispatches, submits_per_token: chained.submits,
+       readback_bytes_per_token: chained.readback,
+       weight_MB_per_token: bytes / 1e6, bound_tok_s: boundTokS, fraction_of_bound: chained.tok_s / boundTokS,
+       note: 'decode_tok_s: chained (one forward queued ahead, as the engine runs greedy); one_at_a_time: decode(id)' });
+// The same decode with the sampling head: temperature 0.7, top-p 0.9, repetition penalty 1.1 over the context
+// (a chat request with Qwen2.5's generation_config; one token at a time, as a penalty needs the host's ids),
+// and temperature 0.7 + top-p 0.9 alone (Phi-3.5 / Llama defaults), one at a time and chained.
 if (parts.has('sampled')) {
   const sampling = (ids) => ({ temperature: 0.7, top_p: 0.9, repetition_penalty: 1.1, seed: 1, context: Int32Array.from(ids) });
   const ctxIds = Array.from(prompt);
-  t0 = now();
+  let t0 = now();
   for (let i = 0; i < decodeN; ++i) {
     step = await model.decode(step.token, sampling(ctxIds));
     ctxIds.push(step.token);
@@ -190,6 +212,13 @@ if (parts.has('sampled')) {
   const sampledS = (now() - t0) / 1000;
   emit({ what: 'sampled', decode_tok_s: decodeN / sampledS, ms_per_token: 1000 * sampledS / decodeN,
          note: 'temperature 0.7, top_p 0.9, repetition_penalty 1.1' });
+  const topP = { temperature: 0.7, top_p: 0.9, seed: 1 };
+  await freshPrefill();
+  const one = await decodeRun(decodeN, topP, false);
+  await freshPrefill();
+  const ch = await decodeRun(decodeN, topP, true);
+  emit({ what: 'sampled_top_p', decode_tok_s: ch.tok_s, decode_tok_s_one_at_a_time: one.tok_s,
+         note: 'temperature 0.7, top_p 0.9, no penalty: chained vs one at a time' });
 }
 model.dispose();
 // Where a decoded token's GPU time goes: the same decode with a timestamp around every dispatch.

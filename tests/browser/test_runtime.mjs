@@ -161,7 +161,9 @@ test('sampler and stop filter', () => {
 // ---- the engine -------------------------------------------------------------------------------------
 
 // Stand-in for model_gpu.mjs: every answer follows a fixed token script, as logits (or as GPU-sampled tokens).
-function scriptedModel(script, { vocab = 320, tokens = false } = {}) {
+// chained: it also offers canChain/decodeChained as model_gpu.mjs does (the next forward's input is the
+// token the previous one chose, queued before the host has it), and records how many forwards were in flight.
+function scriptedModel(script, { vocab = 320, tokens = false, chained = false } = {}) {
   const calls = [];
   let pos = 0;
   const step = (fed) => {
@@ -171,13 +173,27 @@ function scriptedModel(script, { vocab = 320, tokens = false } = {}) {
     logits[next] = 5;
     return { logits };
   };
-  return {
-    calls, vocabSize: vocab, contextWindow: 256,
+  const m = {
+    calls, vocabSize: vocab, contextWindow: 256, inFlight: 0, maxInFlight: 0,
     async prefill(ids) { calls.push(['prefill', Array.from(ids)]); pos = 0; return step(ids); },
-    async decode(id) { calls.push(['decode', id]); await new Promise((r) => setTimeout(r, 2)); return step([id]); },
+    async decode(id) {
+      assert.equal(m.inFlight, 0, 'decode(id) while a chained forward is still in flight');
+      calls.push(['decode', id]); await new Promise((r) => setTimeout(r, 2)); return step([id]);
+    },
     resetKV() { calls.push(['reset']); pos = 0; },
-    truncateKV(n) { calls.push(['truncate', n]); },
+    truncateKV(n) { assert.equal(m.inFlight, 0, 'truncateKV while a forward is in flight'); calls.push(['truncate', n]); },
   };
+  if (chained) {
+    m.canChain = () => m.inFlight < 2;
+    m.decodeChained = () => {
+      assert.ok(m.inFlight < 2, 'more than two forwards in flight');
+      calls.push(['chained']);
+      m.maxInFlight = Math.max(m.maxInFlight, ++m.inFlight);
+      const r = step(null);
+      return new Promise((res) => setTimeout(() => { m.inFlight--; res(r); }, 2));
+    };
+  }
+  return m;
 }
 
 async function engineWith(model) {
@@ -195,8 +211,8 @@ test('engine: streamed chunks and the whole response agree with the tokenizer\'s
   const words = Array.from(probe.encode('the cat <b>sat</b>', { addSpecialTokens: false }));
   const eos = probe.tokenToId('<|im_end|>');
   const messages = [{ role: 'system', content: 'Be brief.' }, { role: 'user', content: 'hi' }];
-  for (const tokens of [false, true]) {
-    const model = scriptedModel([...words, eos], { tokens });
+  for (const [tokens, chained] of [[false, false], [true, false], [true, true]]) {
+    const model = scriptedModel([...words, eos], { tokens, chained });
     const { engine, text } = await engineWith(model);
     const chunks = [];
     for await (const c of await engine.chat.completions.create({ messages, stream: true, temperature: 0 })) chunks.push(c);
@@ -206,8 +222,16 @@ test('engine: streamed chunks and the whole response agree with the tokenizer\'s
     const streamed = chunks.map((c) => c.choices[0].delta.content ?? '').join('');
     assert.equal(streamed, probe.decode(words, { skipSpecialTokens: true }));
     const prompt = text.applyChatTemplate(messages, { addGenerationPrompt: true });
-    assert.deepEqual(model.calls[0], ['prefill', Array.from(text.encode(prompt, { addSpecialTokens: false }))]);
-    assert.equal(model.calls.filter((c) => c[0] === 'decode').length, words.length);
+    const promptIds = Array.from(text.encode(prompt, { addSpecialTokens: false }));
+    assert.deepEqual(model.calls[0], ['prefill', promptIds]);
+    if (!chained) assert.equal(model.calls.filter((c) => c[0] === 'decode').length, words.length);
+    else {
+      // One forward per word, plus the one queued for the end-of-turn token, dropped from the KV cache again.
+      assert.equal(model.calls.filter((c) => c[0] === 'decode').length, 0);
+      assert.equal(model.calls.filter((c) => c[0] === 'chained').length, words.length + 1);
+      assert.deepEqual(model.calls.at(-1), ['truncate', promptIds.length + words.length]);
+      assert.equal(model.maxInFlight, 2, 'the next forward was not queued ahead');
+    }
 
     model.resetKV();
     const whole = await engine.chat.completions.create({ messages, temperature: 0 });
@@ -218,8 +242,10 @@ test('engine: streamed chunks and the whole response agree with the tokenizer\'s
   }
 });
 
-test('engine: max_tokens, stop strings, interrupt, KV reuse across turns, resetChat, errors', async () => {
-  const model = scriptedModel([10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30]);
+for (const chained of [false, true])
+test(`engine: max_tokens, stop strings, interrupt, KV reuse across turns, resetChat, errors${chained ? ' (chained decodes)' : ''}`, async () => {
+  const model = scriptedModel([10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30],
+                              { tokens: chained, chained });
   const { engine, text } = await engineWith(model);
   const ask = [{ role: 'user', content: 'count' }];
   const r1 = await engine.chat.completions.create({ messages: ask, max_tokens: 3, temperature: 0 });
@@ -259,6 +285,10 @@ test('engine: max_tokens, stop strings, interrupt, KV reuse across turns, resetC
   assert.equal(r4.usage.completion_tokens, 0);
   const r5 = await engine.chat.completions.create({ messages: ask, temperature: 0, max_tokens: 2 });
   assert.equal(r5.choices[0].finish_reason, 'length');
+  if (chained) {
+    assert.equal(model.calls.filter((c) => c[0] === 'decode').length, 0, 'a chaining model was decoded synchronously');
+    assert.ok(model.calls.some((c) => c[0] === 'truncate'), 'no queued forward was ever dropped');
+  }
   await engine.resetChat();
   assert.deepEqual(model.calls.at(-1), ['reset']);
   assert.equal(engine.runtimeStatsText(), 'prefill: 0.0 tokens/sec, decoding: 0.0 tokens/sec');

@@ -232,6 +232,12 @@ export class Engine {
       const decoder = this.text.streamDecoder({ skipSpecialTokens: true });
       const filter = new StopFilter(req.stop);
       let lastYield = now();
+      // With a model that can chain decodes (model_gpu.mjs without a repetition penalty), the forward of the
+      // token after `token` is queued before `token`'s own forward is awaited: the GPU goes on while the host
+      // reads a token back, streams it and checks the stop conditions. `ahead` is that queued forward; when
+      // the answer ends it is awaited and its KV position dropped (it decoded the token that ended it).
+      const chains = typeof this.model.decodeChained === 'function' && typeof this.model.canChain === 'function';
+      let ahead = null;
       try {
         for (;;) {
           if (this.stopIds.has(token)) { finish = 'stop'; break; }
@@ -247,7 +253,12 @@ export class Engine {
           }
           if (this.interruptedThrough >= ticket) { finish = 'abort'; break; }
           const t = now();
-          token = pick(await this.model.decode(token, sampling()));
+          const s = sampling();
+          let current = ahead;
+          ahead = null;
+          if (!current) current = chains && this.model.canChain(s) ? this.model.decodeChained(s) : this.model.decode(token, s);
+          if (chains && generated + 1 < maxTokens && this.model.canChain(s)) ahead = this.model.decodeChained(s);
+          token = pick(await current);
           this.kvIds.push(context[context.length - 1]);
           this.stats.decodeTokens++;
           this.stats.decodeS += (now() - t) / 1000;
@@ -256,6 +267,10 @@ export class Engine {
         if (rest) yield { chunk: chunk(id, this.modelId, created, { content: rest }) };
       } finally {
         decoder.free();
+        if (ahead) {  // the forward queued for a token that ended the answer: let it finish, then forget it
+          await ahead.catch(() => {});
+          this.model.truncateKV(this.kvIds.length);
+        }
       }
     }
     const use = usage(ids.length, generated, this.statsNumbers());

@@ -11,6 +11,8 @@
 //           dispose(), stats()} — prefill/decode resolve to {token} (one 16-byte read-back), plus {logits} with
 //           ctx.returnLogits (tests). sampling: {temperature, top_p, top_k, repetition_penalty, seed,
 //           context: Int32Array of every id in the KV cache plus the new ones}; temperature 0 = greedy.
+//           Optional: canChain(sampling) and decodeChained(sampling) — decode the token the last forward chose
+//           without the host reading it first, so one forward can be queued ahead (the engine does).
 // Errors name the kernel, buffer or tensor and the remedy.
 import { dispatchSize, evalExpr, packUniform } from '../kernels/manifest.mjs';
 import { f16bits, f16value } from './f16.mjs';
@@ -149,7 +151,10 @@ async function buildModel(ctx, owned) {
   const buffers = new Map();
   for (const b of prog.buffers)
     buffers.set(b.name, makeBuffer(b.name, evalExpr(b.bytes, vars), U.STORAGE | U.COPY_DST | U.COPY_SRC));
-  const readback = makeBuffer('readback', 16, U.MAP_READ | U.COPY_DST);
+  // Two 16-byte read-back buffers: a chained decode (decodeChained) is submitted while the previous token's
+  // read-back is still pending, and a buffer cannot be copied into while it waits to be mapped.
+  const readbacks = [makeBuffer('readback', 16, U.MAP_READ | U.COPY_DST), makeBuffer('readback-2', 16, U.MAP_READ | U.COPY_DST)];
+  let nextReadback = 0, inFlight = 0;
   const logitsReadback = ctx.returnLogits ? makeBuffer('logits-readback', V * 4, U.MAP_READ | U.COPY_DST) : null;
   let ropeRange = -1;  // which range of the rope tables is loaded
   const fillRope = (r) => {
@@ -243,7 +248,7 @@ async function buildModel(ctx, owned) {
   const sampleUniform = { buffer: makeBuffer('sample.uniform', sampleKernel.uniform.bytes, U.UNIFORM | U.COPY_DST) };
   const greedySteps = [compile(prog.greedy, 'head')];
   const sampleSteps = sampleProg.map((s) => compile(s, 'head', sampleUniform));
-  let rng = null, rngSeed = null, pos = 0;
+  let rng = null, rngSeed = null, pos = 0, lastChainedDone = 0;
   // Counters for benches/web/bench_model_gpu.mjs: dispatches, queue submits and read-back bytes so far.
   const stats = { prefillTokens: 0, prefillSeconds: 0, decodeTokens: 0, decodeSeconds: 0, dispatches: 0, submits: 0,
                   readbackBytes: 0 };
@@ -310,19 +315,27 @@ async function buildModel(ctx, owned) {
     return sampleSteps.filter((st, i) => !sampleProg[i].when || used[sampleProg[i].when]);
   };
 
-  // One forward of ids at position pos, then the head; resolves to {token[, logits]}.
+  // One forward of ids at position pos, then the head; resolves to {token[, logits]}. ids === null (a chained
+  // decode): the one input id is the token the previous forward's head wrote to `out`, copied on the GPU, so
+  // this forward can be queued before the host has read that token back. Everything up to the submit runs
+  // synchronously (pos advances there), so forwards queue in call order.
   const forward = async (ids, steps, sampling) => {
-    const T = ids.length;
+    const T = ids ? ids.length : 1;
     if (pos + T > S)
       throw new ModelError(`[model_gpu] the conversation needs ${pos + T} positions, the KV cache holds ${S} — start a new chat`);
-    device.queue.writeBuffer(buffers.get('ids'), 0, Uint32Array.from(ids, (x) => {
-      if (!(x >= 0 && x < V)) throw new ModelError(`[model_gpu] token id ${x} is outside the vocabulary (${V})`);
-      return x;
-    }));
+    if (inFlight >= readbacks.length)
+      throw new ModelError(`[model_gpu] ${inFlight} forwards already wait for their read-back; await one first`);
+    if (ids) {
+      device.queue.writeBuffer(buffers.get('ids'), 0, Uint32Array.from(ids, (x) => {
+        if (!(x >= 0 && x < V)) throw new ModelError(`[model_gpu] token id ${x} is outside the vocabulary (${V})`);
+        return x;
+      }));
+    }
     const v = { ...vars, T, pos0: pos };
     writeUniforms(steps === prefillSteps ? 'prefill' : 'decode', v);
     writeUniforms('head', v);
     const enc = device.createCommandEncoder();
+    if (!ids) enc.copyBufferToBuffer(buffers.get('out'), 0, buffers.get('ids'), 0, 4);
     const head = headSteps(sampling);
     if (prof) {
       encodeProfiled(enc, [...steps, ...head], v);
@@ -340,13 +353,22 @@ async function buildModel(ctx, owned) {
       encodeSteps(pass, [...steps, ...head], v);
       pass.end();
     }
+    const readback = readbacks[nextReadback];
+    nextReadback = (nextReadback + 1) % readbacks.length;
     enc.copyBufferToBuffer(buffers.get('out'), 0, readback, 0, 16);
     device.queue.submit([enc.finish()]);
     stats.submits++;
     stats.readbackBytes += 16 + (logitsReadback ? V * 4 : 0);
-    await readback.mapAsync(1);
-    const token = new Uint32Array(readback.getMappedRange().slice(0))[0];
-    readback.unmap();
+    pos += T;
+    inFlight++;
+    let token;
+    try {
+      await readback.mapAsync(1);
+      token = new Uint32Array(readback.getMappedRange().slice(0))[0];
+      readback.unmap();
+    } finally {
+      inFlight--;
+    }
     let logits;
     if (logitsReadback) {
       await logitsReadback.mapAsync(1);
@@ -354,7 +376,6 @@ async function buildModel(ctx, owned) {
       logitsReadback.unmap();
     }
     if (prof) await collectProfile([...steps, ...head]);
-    pos += T;
     return logits ? { token, logits } : { token };
   };
 
@@ -395,6 +416,29 @@ async function buildModel(ctx, owned) {
       stats.decodeSeconds += (performance.now() - t0) / 1000;
       stats.decodeTokens += 1;
       return res;
+    },
+    // Whether decodeChained(sampling) can run now: not with a repetition penalty (its id list would need the
+    // token still on the GPU), logits read-back or profiling, at a Phi-3 longrope switch (the cache is
+    // recomputed from host-known ids), at the end of the cache, or with two forwards already waiting.
+    canChain(sampling) {
+      return pos > 0 && (sampling?.repetition_penalty ?? 1) === 1 && !logitsReadback && !prof && pos + 1 <= S &&
+             !(prog.rope_tables.length && rangeFor(pos + 1) !== ropeRange) && inFlight < readbacks.length;
+    },
+    // Decodes the token the last submitted forward chose, without waiting for the host to read it: the GPU
+    // copies it into the input, so the next token's forward is queued while this one runs (the engine keeps
+    // one forward ahead and drops it with truncateKV when the token it waited for ends the answer). The
+    // submit happens before this returns; resolves to {token}. Same tokens as decode(token, sampling).
+    decodeChained(sampling) {
+      if (!this.canChain(sampling)) throw new ModelError('[model_gpu] decodeChained is not possible here (see canChain)');
+      const t0 = performance.now();
+      const res = forward(null, decodeSteps, sampling);
+      return res.then((r) => {
+        const t1 = performance.now();  // wall time not already counted for the token before (they overlap)
+        stats.decodeSeconds += (t1 - Math.max(t0, lastChainedDone)) / 1000;
+        lastChainedDone = t1;
+        stats.decodeTokens += 1;
+        return r;
+      });
     },
     // Keeps the first n positions (the engine reuses a conversation's shared prefix); later writes overwrite.
     truncateKV(n) {
