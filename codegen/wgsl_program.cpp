@@ -145,7 +145,8 @@ struct Builder {
     add("scratch", str(V) + "*4", "(V) sampling weights");
     const int64_t nb = kernel("sample_prep").values["NB"].get<int64_t>();
     add("sample_parts", "(16+517*" + str(nb) + ")*4", "sampling state, per-block results and histograms (sample.wgsl)");
-    add("penalty_ids", "M*4", "(M) u32 distinct ids for the repetition penalty");
+    add("penalty_mask", str((V + 31) / 32) + "*4",
+        "(ceil(V/32)) u32 bit mask of the ids the repetition penalty applies to; the pick adds the chosen token");
     add("out", "16", "[token, kept, 0, 0] u32: the one read-back per token");
     for (const json& r : rope_tables()) add(r["buffer"].get<std::string>(), "P*" + str(r["rotary_dim"].get<int64_t>()) + "*4", "(P, ROT) rope cos|sin table");
     for (int64_t l = 0; l < c.num_hidden_layers; ++l) {
@@ -210,7 +211,7 @@ json wgsl_program(const ModelConfig& c, const WgslPlan& plan) {
   // Sampling: the stages of sample.wgsl in order, the top-k and top-p histogram/select pairs once per key byte.
   json sample = json::array();
   const std::map<std::string, std::string> sample_buffers = {
-      {"logits", "logits"}, {"penalty_ids", "penalty_ids"}, {"scratch", "scratch"}, {"parts", "sample_parts"}, {"out", "out"}};
+      {"logits", "logits"}, {"penalty_mask", "penalty_mask"}, {"scratch", "scratch"}, {"parts", "sample_parts"}, {"out", "out"}};
   // "when": the filter a step serves; the runtime leaves it out of a token whose request does not use it (the
   // stages themselves also do nothing then, so running it is only slower).
   auto sample_step = [&](const char* k, const char* when = nullptr) {
@@ -234,8 +235,7 @@ json wgsl_program(const ModelConfig& c, const WgslPlan& plan) {
           {"variables", {{"T", "tokens of this forward (prefill: at most the prefill chunk; decode: 1)"},
                          {"pos0", "KV-cache position of the first of them"},
                          {"S", "KV-cache positions allocated"},
-                         {"P", "rope-table rows (= S)"},
-                         {"M", "penalty-id capacity"}}},
+                         {"P", "rope-table rows (= S)"}}},
           {"buffers", b.buffers()},
           {"rope_tables", b.rope_tables()},
           {"context_window", c.max_position_embeddings},

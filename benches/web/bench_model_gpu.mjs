@@ -131,7 +131,7 @@ async function sampleKernel(kind, R = 20) {
   };
   const k0 = kernels.get(steps[0].kernel);
   const ub = device.createBuffer({ size: k0.uniform.bytes, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST });
-  device.queue.writeBuffer(ub, 0, packUniform(k0, { temperature: 0.7, top_k: V, top_p: 0.9, penalty: 1, n_penalty: 0, u: 0.5 }));
+  device.queue.writeBuffer(ub, 0, packUniform(k0, { temperature: 0.7, top_k: V, top_p: 0.9, penalty: 1, u: 0.5 }));
   const runs = [];
   for (const st of steps) {
     const k = kernels.get(st.kernel);

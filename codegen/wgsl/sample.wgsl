@@ -4,9 +4,9 @@
 // in one compute pass, the vocabulary split into NB blocks of BLK tokens (one workgroup each) for the passes
 // over it; `parts` carries the per-block results and the selection state between stages. out (16 bytes) =
 // [token, tokens kept, 0, 0], so one token costs a 16-byte read-back.
-//   STAGE 0 prep (NB)      penalty in place on the block's ids (x < 0 ? x * penalty : x / penalty; the ids
-//                          must be distinct), block max of s = x / temperature and block argmax of x; block 0
-//                          resets the state.
+//   STAGE 0 prep (NB)      penalty in place on the block's tokens whose bit is set in penalty_mask (x < 0 ?
+//                          x * penalty : x / penalty), block max of s = x / temperature and block argmax of x;
+//                          block 0 resets the state.
 //   STAGE 1, 2 (NB, 1)     top-k, run 4 times: a 256-bin histogram of one byte of the order-preserving key of s
 //                          (top byte first) over the keys that match the prefix chosen so far, then the bin
 //                          holding the k-th largest. After 4 rounds kth = the k-th largest key; s >= it stays
@@ -20,7 +20,8 @@
 //   STAGE 6 sums (NB)      per block, the kept weight and count (keys >= tau).
 //   STAGE 7 pick (1)       with u uniform in [0, 1) from the host: the first token in index order whose cumulative
 //                          kept weight exceeds u · (total kept weight); or, at temperature <= 0, the first largest
-//                          penalised logit.
+//                          penalised logit. With a penalty, the chosen token's bit is set in penalty_mask, so the
+//                          next token's forward can be queued before the host has read this one back.
 // Every float sum runs in a fixed order (a thread's contiguous tokens, then threads or blocks in index order) and
 // histogram weights add as integers, so a token is reproducible; the pick walks runs of blocks, then blocks, then threads' tokens, never the whole V.
 {{BINDINGS}}
@@ -106,23 +107,16 @@ fn first_max(lid: u32, v: f32, i: u32) {
 // Stage 0.
 fn prep(blk: u32, lid: u32) {
   let b0 = blk * BLK;
-  if (p.penalty != 1.0) {
-    for (var j = lid; j < p.n_penalty; j += WG) {
-      let id = penalty_ids[j];
-      if (id >= b0 && id < min(V, b0 + BLK)) {
-        let x = logits[id];
-        logits[id] = select(x / p.penalty, x * p.penalty, x < 0.0);
-      }
-    }
-  }
-  storageBarrier();
-  workgroupBarrier();
   var best = -3.4e38;
   var besti = 0xffffffffu;
   for (var j = 0u; j < PER; j++) {
     let i = b0 + lid * PER + j;
     if (i < V) {
       var v = logits[i];
+      if (p.penalty != 1.0 && (penalty_mask[i >> 5u] & (1u << (i & 31u))) != 0u) {
+        v = select(v / p.penalty, v * p.penalty, v < 0.0);
+        logits[i] = v;
+      }
       if (p.temperature > 0.0) {
         v = v / p.temperature;
       }
@@ -376,6 +370,13 @@ fn kept_sums(blk: u32, lid: u32) {
   }
 }
 
+// The chosen token joins the ids the repetition penalty applies to (one thread writes).
+fn mark_seen(tok: u32) {
+  if (p.penalty != 1.0 && tok < V) {
+    penalty_mask[tok >> 5u] |= 1u << (tok & 31u);
+  }
+}
+
 // Stage 7 (one workgroup).
 fn pick(lid: u32) {
   if (p.temperature <= 0.0) {
@@ -396,6 +397,7 @@ fn pick(lid: u32) {
       out[1] = 1u;
       out[2] = 0u;
       out[3] = 0u;
+      mark_seen(redu[0]);
     }
     return;
   }
@@ -501,6 +503,7 @@ fn pick(lid: u32) {
     out[1] = kept;
     out[2] = 0u;
     out[3] = 0u;
+    mark_seen(tok);
   }
 }
 

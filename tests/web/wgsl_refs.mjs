@@ -422,13 +422,22 @@ async function sample(ctx) {
       ref = sampleRef(logits, p);
       if (p.temperature <= 0 || ref.margin > 1e-4) break;
     }
-    const uniforms = { temperature: p.temperature, top_k: p.top_k, top_p: p.top_p, penalty: p.penalty, n_penalty: ids.length, u: p.u };
-    const o = await runSequence(ctx.dev, steps, { inputs: { logits, penalty_ids: Uint32Array.from(ids) }, vars: { M: ids.length }, uniforms });
+    const uniforms = { temperature: p.temperature, top_k: p.top_k, top_p: p.top_p, penalty: p.penalty, u: p.u };
+    const mask = new Uint32Array(Math.ceil(V / 32));
+    for (const id of ids) mask[id >> 5] |= (1 << (id & 31)) >>> 0;
+    const o = await runSequence(ctx.dev, steps, { inputs: { logits, penalty_mask: mask }, uniforms });
     const out = new Uint32Array(o.out);
     const what = `T=${c.temperature} k=${c.top_k} p=${c.top_p} pen=${c.penalty}`;
     const ok = out[0] === ref.token && (p.temperature <= 0 || out[1] === ref.kept);
     results.push({ what: `${what}: token ${out[0]} (ref ${ref.token}), kept ${out[1]} (ref ${ref.kept})`, rel: ok ? 0 : 1, abs: 0, tol: 0 });
     results.push({ what: `${what}: penalised logits`, ...relErr(new Float32Array(o.logits), ref.x), tol: 1e-6 });
+    // With a penalty the pick adds the chosen token to the mask (the next forward's penalty set); else unchanged.
+    const want = mask.slice();
+    if (p.penalty !== 1) want[ref.token >> 5] |= (1 << (ref.token & 31)) >>> 0;
+    const gotMask = new Uint32Array(o.penalty_mask);
+    const badWord = want.findIndex((w, i) => w !== gotMask[i]);
+    results.push({ what: `${what}: penalty mask after the pick${badWord >= 0 ? ` (word ${badWord}: ${gotMask[badWord]} vs ${want[badWord]})` : ''}`,
+                   rel: badWord >= 0 ? 1 : 0, abs: 0, tol: 0 });
   }
   return results;
 }

@@ -111,7 +111,7 @@ async function buildModel(ctx, owned) {
   // Tokens per prefill forward: the config's chunk, at most MAX_PREFILL_CHUNK (activation memory grows with it,
   // speed hardly does past a few hundred) and at most what lets every per-token buffer fit one binding.
   const perToken = Math.max(...prog.buffers.filter((b) => /\bT\b/.test(b.bytes))
-    .map((b) => evalExpr(b.bytes, { T: 1, S, P: S, M: S })));
+    .map((b) => evalExpr(b.bytes, { T: 1, S, P: S, M: S })));  // M: penalty-id capacity (older exports)
   const T = Math.max(1, Math.min(chunk, S, MAX_PREFILL_CHUNK, Math.floor(maxBinding / perToken)));
   const vars = { T, S, P: S, M: S };
 
@@ -257,7 +257,7 @@ async function buildModel(ctx, owned) {
     for (const st of steps) {
       pass.setPipeline(st.pipeline);
       pass.setBindGroup(0, st.bindGroup);
-      if (st.gridT !== v.T) {  // grids depend on T only (S, P, M are fixed): evaluated once per T
+      if (st.gridT !== v.T) {  // grids depend on T only (S, P are fixed): evaluated once per T
         st.gridN = typeof st.kernel.grid === 'number' ? st.kernel.grid : evalExpr(st.kernel.grid, v);
         st.gridT = v.T;
       }
@@ -298,17 +298,34 @@ async function buildModel(ctx, owned) {
     });
   };
 
+  // The repetition penalty's ids: a bit mask (penalty_mask) the host writes from sampling.context and the
+  // pick extends with each chosen token, so a chained forward needs no write; exports made before the mask
+  // have a list of distinct ids (penalty_ids) the host must write every token, and cannot chain with a penalty.
+  const listPenalty = sampleKernel.bindings.some((b) => b.name === 'penalty_ids');
+  const writePenalty = (sampling) => {
+    const ctxIds = Array.from(sampling.context ?? []);
+    if (listPenalty) {
+      const seen = [...new Set(ctxIds)].slice(-vars.M);
+      if (seen.length) device.queue.writeBuffer(buffers.get('penalty_ids'), 0, Uint32Array.from(seen));
+      return seen.length;
+    }
+    const mask = new Uint32Array(Math.ceil(V / 32));
+    for (const id of ctxIds) if (id >= 0 && id < V) mask[id >>> 5] |= 1 << (id & 31);
+    device.queue.writeBuffer(buffers.get('penalty_mask'), 0, mask);
+    return 0;
+  };
+
   // Chooses the head's steps: argmax without sampling or penalty, else the sampling stages with a host-drawn u.
-  const headSteps = (sampling) => {
+  // chained: the penalty mask is already up to date (the previous forward's pick added its token).
+  const headSteps = (sampling, chained) => {
     const temp = sampling?.temperature ?? 0, pen = sampling?.repetition_penalty ?? 1;
     if (temp <= 0 && pen === 1) return greedySteps;
-    const seen = [...new Set(pen !== 1 ? Array.from(sampling.context ?? []) : [])].slice(-vars.M);
-    if (seen.length) device.queue.writeBuffer(buffers.get('penalty_ids'), 0, Uint32Array.from(seen));
+    const nPenalty = pen !== 1 && !chained ? writePenalty(sampling) : 0;
     if (rng === null || rngSeed !== (sampling.seed ?? 0)) { rngSeed = sampling.seed ?? 0; rng = makeRng(rngSeed); }
     const topK = sampling.top_k > 0 ? Math.min(sampling.top_k, V) : V;
     const topP = sampling.top_p > 0 && sampling.top_p <= 1 ? sampling.top_p : 1;
     device.queue.writeBuffer(sampleUniform.buffer, 0, packUniform(sampleKernel, {
-      temperature: temp, top_k: topK, top_p: topP, penalty: pen, n_penalty: seen.length, u: temp > 0 ? rng() : 0,
+      temperature: temp, top_k: topK, top_p: topP, penalty: pen, n_penalty: nPenalty, u: temp > 0 ? rng() : 0,
     }));
     // Steps of a filter this request does not use are left out (they would find nothing to do).
     const used = { top_k: temp > 0 && topK < V, top_p: temp > 0 && Math.fround(topP) < 1 };
@@ -336,7 +353,7 @@ async function buildModel(ctx, owned) {
     writeUniforms('head', v);
     const enc = device.createCommandEncoder();
     if (!ids) enc.copyBufferToBuffer(buffers.get('out'), 0, buffers.get('ids'), 0, 4);
-    const head = headSteps(sampling);
+    const head = headSteps(sampling, !ids);
     if (prof) {
       encodeProfiled(enc, [...steps, ...head], v);
       if (logitsReadback) enc.copyBufferToBuffer(buffers.get('logits'), 0, logitsReadback, 0, V * 4);
@@ -417,11 +434,11 @@ async function buildModel(ctx, owned) {
       stats.decodeTokens += 1;
       return res;
     },
-    // Whether decodeChained(sampling) can run now: not with a repetition penalty (its id list would need the
-    // token still on the GPU), logits read-back or profiling, at a Phi-3 longrope switch (the cache is
-    // recomputed from host-known ids), at the end of the cache, or with two forwards already waiting.
+    // Whether decodeChained(sampling) can run now: not with logits read-back or profiling, at a Phi-3
+    // longrope switch (the cache is recomputed from host-known ids), at the end of the cache, with two
+    // forwards already waiting, or with a repetition penalty on an export whose penalty is an id list.
     canChain(sampling) {
-      return pos > 0 && (sampling?.repetition_penalty ?? 1) === 1 && !logitsReadback && !prof && pos + 1 <= S &&
+      return pos > 0 && !(listPenalty && (sampling?.repetition_penalty ?? 1) !== 1) && !logitsReadback && !prof && pos + 1 <= S &&
              !(prog.rope_tables.length && rangeFor(pos + 1) !== ropeRange) && inFlight < readbacks.length;
     },
     // Decodes the token the last submitted forward chose, without waiting for the host to read it: the GPU
