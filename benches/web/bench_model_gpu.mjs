@@ -161,18 +161,25 @@ const rng = (() => { let s = 7; return () => { s = (Math.imul(s, 1103515245) + 1
 const prompt = Int32Array.from({ length: prefillN }, rng);
 const greedy = { temperature: 0 };
 await model.prefill(prompt.slice(0, 16), greedy);  // warm-up: pipelines, first submits
-// Decode one token at a time (decode(id): submit, read back, then the next) or chained as the engine runs
-// it without a repetition penalty (decodeChained: the next forward is queued before the last token is read).
+// Decode one token at a time (decode(id): submit, read back, then the next) or chained as the engine runs it
+// (decodeChained: the next forward is queued before the last token is read back). samp(ids) = the sampling
+// options with the context so far (a repetition penalty needs it where the host knows the ids).
 const decodeRun = async (n, samp, chained) => {
   const st0 = model.stats(), t = now();
+  const ids = Array.from(prompt, Number);
+  ids.push(step.token);
   if (!chained) {
-    for (let i = 0; i < n; ++i) step = await model.decode(step.token, samp);
+    for (let i = 0; i < n; ++i) {
+      step = await model.decode(step.token, samp(ids));
+      ids.push(step.token);
+    }
   } else {
-    let ahead = model.decodeChained(samp);
+    let ahead = model.decodeChained(samp(ids));
     for (let i = 0; i < n; ++i) {
       const current = ahead;
-      ahead = i + 1 < n ? model.decodeChained(samp) : null;
+      ahead = i + 1 < n ? model.decodeChained(samp(ids)) : null;
       step = await current;
+      ids.push(step.token);
     }
   }
   const st1 = model.stats(), sec = (now() - t) / 1000;
@@ -186,10 +193,11 @@ const freshPrefill = async () => {
   return (now() - t) / 1000;
 };
 let step;
+const greedyOf = () => greedy;
 const prefillS = await freshPrefill();
-const sync = await decodeRun(decodeN, greedy, false);
+const sync = await decodeRun(decodeN, greedyOf, false);
 await freshPrefill();
-const chained = await decodeRun(decodeN, greedy, true);
+const chained = await decodeRun(decodeN, greedyOf, true);
 const bytes = decodeWeightBytes(tensors);
 const boundTokS = bw * 1e9 / bytes;
 emit({ what: 'model', prefill_tokens: prefillN, prefill_tok_s: prefillN / prefillS, decode_tokens: decodeN,
@@ -198,27 +206,19 @@ emit({ what: 'model', prefill_tokens: prefillN, prefill_tok_s: prefillN / prefil
        readback_bytes_per_token: chained.readback,
        weight_MB_per_token: bytes / 1e6, bound_tok_s: boundTokS, fraction_of_bound: chained.tok_s / boundTokS,
        note: 'decode_tok_s: chained (one forward queued ahead, as the engine runs greedy); one_at_a_time: decode(id)' });
-// The same decode with the sampling head: temperature 0.7, top-p 0.9, repetition penalty 1.1 over the context
-// (a chat request with Qwen2.5's generation_config; one token at a time, as a penalty needs the host's ids),
-// and temperature 0.7 + top-p 0.9 alone (Phi-3.5 / Llama defaults), one at a time and chained.
+// The same decode with the sampling head, one token at a time and chained: temperature 0.7, top-p 0.9 and
+// repetition penalty 1.1 over the context (a chat request with Qwen2.5's generation_config), and without the
+// penalty (Phi-3.5 / Llama defaults).
 if (parts.has('sampled')) {
-  const sampling = (ids) => ({ temperature: 0.7, top_p: 0.9, repetition_penalty: 1.1, seed: 1, context: Int32Array.from(ids) });
-  const ctxIds = Array.from(prompt);
-  let t0 = now();
-  for (let i = 0; i < decodeN; ++i) {
-    step = await model.decode(step.token, sampling(ctxIds));
-    ctxIds.push(step.token);
+  for (const [what, pen] of [['sampled', 1.1], ['sampled_top_p', 1]]) {
+    const samp = (ids) => ({ temperature: 0.7, top_p: 0.9, repetition_penalty: pen, seed: 1, context: Int32Array.from(ids) });
+    await freshPrefill();
+    const one = await decodeRun(decodeN, samp, false);
+    await freshPrefill();
+    const ch = await decodeRun(decodeN, samp, true);
+    emit({ what, decode_tok_s: ch.tok_s, ms_per_token: ch.ms, decode_tok_s_one_at_a_time: one.tok_s,
+           note: `temperature 0.7, top_p 0.9, repetition_penalty ${pen}: chained (as the engine runs it) and one at a time` });
   }
-  const sampledS = (now() - t0) / 1000;
-  emit({ what: 'sampled', decode_tok_s: decodeN / sampledS, ms_per_token: 1000 * sampledS / decodeN,
-         note: 'temperature 0.7, top_p 0.9, repetition_penalty 1.1' });
-  const topP = { temperature: 0.7, top_p: 0.9, seed: 1 };
-  await freshPrefill();
-  const one = await decodeRun(decodeN, topP, false);
-  await freshPrefill();
-  const ch = await decodeRun(decodeN, topP, true);
-  emit({ what: 'sampled_top_p', decode_tok_s: ch.tok_s, decode_tok_s_one_at_a_time: one.tok_s,
-         note: 'temperature 0.7, top_p 0.9, no penalty: chained vs one at a time' });
 }
 model.dispose();
 // Where a decoded token's GPU time goes: the same decode with a timestamp around every dispatch.
