@@ -120,8 +120,8 @@ try {
   if (res.token !== gpuIds[0]) fail(`top_p = 1e-6 sampled ${res.token}, the argmax is ${gpuIds[0]}`);
   // Chained decodes (what the engine runs): each forward takes the token the
   // previous one chose on the GPU and is queued before that token is read back, one forward ahead. Greedy
-  // must give the same ids as above; temperature + top-p with a seed the same ids as decode() one at a time
-  // (the sync run on `model`, which never used this seed, so both draw the same u sequence).
+  // must give the same ids as above; temperature + top-p + penalty with a seed the same ids as decode() one at a
+  // time (each prefill restarts the seed's draws, so both runs draw the same u sequence).
   const lean = await createModel({ device: dev.device, shaderF16: dev.f16, config, tensors: art.tensors, files: art.files,
                                    baseUrl: '' });
   let chainedSteps = 0;
@@ -151,6 +151,8 @@ try {
   if (chainDiff >= 0) fail(`chained greedy token ${chainDiff} differs: ${chainedIds.slice(0, chainDiff + 1)} vs ${gpuIds.slice(0, chainDiff + 1)}`);
   const topP = (ids) => ({ temperature: 0.8, top_p: 0.9, repetition_penalty: 1.3, seed: 11, context: Int32Array.from(ids) });
   const syncSampled = await generate(model, topP, false), chainSampled = await generate(lean, topP, true);
+  const again = await generate(lean, topP, true);
+  if (again.join() !== chainSampled.join()) fail('the same seeded request gave other tokens the second time');
   const sampDiff = chainSampled.findIndex((t, i) => t !== syncSampled[i]);
   if (sampDiff >= 0) fail(`chained sampled token ${sampDiff} differs: ${chainSampled.slice(0, sampDiff + 1)} vs ${syncSampled.slice(0, sampDiff + 1)}`);
   if (chainedSteps < n) fail(`only ${chainedSteps} of ${2 * (n - 1)} decodes were chained`);

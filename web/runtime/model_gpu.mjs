@@ -420,6 +420,7 @@ async function buildModel(ctx, owned) {
     contextWindow: S,
     async prefill(ids, sampling) {
       if (!ids.length) throw new ModelError('[model_gpu] prefill needs at least one token');
+      rng = null;  // a request starts here: a seed gives the same draws (u) every time it is used
       const t0 = performance.now();
       const res = await prefillAll(Array.from(ids), sampling);
       stats.prefillSeconds += (performance.now() - t0) / 1000;
