@@ -3,7 +3,9 @@
 // clipping and AdamW, with rank-16 adapters on every linear layer (PEFT's all-linear), in ComputeMode F32 and
 // BF16. Counters: tok_s; gflop_s by the LoRA FLOP model (≈ 4·N per token for the frozen linears — forward and
 // input gradient — plus attention's forward and backward, plus the low-rank paths); pct_of_gemm = gflop_s /
-// the rate this process measures for a representative matmul of the same dtype (the GEMM-bound ceiling);
+// the rate this process measures for a representative matmul of the same dtype (the GEMM-bound ceiling), right
+// before and right after each step (the better of the two), median over the steps — this machine's AMX rate
+// drifts by up to 2x over minutes with its neighbours, so a ceiling taken once would not describe the step;
 // peak_rss_gib (the process's maximum resident set, model included).
 // The peer is benches/compare/torch_lora_train.py (same shapes, plain PyTorch); benches/compare/train_run.sh
 // runs both alternately and prints the ratio.
@@ -14,6 +16,7 @@
 #include <algorithm>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "benches/bench_common.h"
 #include "lora/adapter.h"
@@ -47,25 +50,28 @@ struct TrainBench {
   std::unique_ptr<LoraObjective> objective;
   AdamW opt;
   double flops_per_step = 0;
-  double gemm_flops_s = 0;  // measured ceiling
 };
 
-double measure_gemm(DType wdt) {
-  // The MLP's up projection at the bench's sequence length: (512, 896) x (4864, 896)ᵀ.
-  Tensor x = random_tensor({kSeq, 896}, DType::F32, 1.0f, 11);
-  Tensor w = random_tensor({4864, 896}, wdt, 0.03f, 12);
-  for (int i = 0; i < 3; ++i) linear(x, w);
-  // Best of 7 rounds of 40 calls (~80 ms each in bf16): the ceiling is what the machine can do, so noise from
-  // neighbours must not lower it; rounds of 10 calls (20 ms) measured 556-947 GFLOP/s where bench_matmul saw 1150.
-  double best = 0;
-  for (int round = 0; round < 7; ++round) {
-    const int reps = 40;
-    double t0 = now_s();
-    for (int i = 0; i < reps; ++i) linear(x, w);
-    best = std::max(best, 2.0 * kSeq * 896 * 4864 * reps / (now_s() - t0));
+// The ceiling: the MLP's up projection at the bench's sequence length, (512, 896) x (4864, 896)ᵀ, best of
+// `rounds` rounds of 40 calls (~80 ms each in bf16) — the ceiling is what the machine can do, so noise must not
+// lower it; rounds of 10 calls (20 ms) measured 556-947 GFLOP/s where bench_matmul saw 1150.
+struct GemmCeiling {
+  Tensor x, w;
+  explicit GemmCeiling(DType wdt)
+      : x(random_tensor({kSeq, 896}, DType::F32, 1.0f, 11)), w(random_tensor({4864, 896}, wdt, 0.03f, 12)) {
+    for (int i = 0; i < 3; ++i) linear(x, w);
   }
-  return best;
-}
+  double measure(int rounds) const {
+    double best = 0;
+    for (int round = 0; round < rounds; ++round) {
+      const int reps = 40;
+      double t0 = now_s();
+      for (int i = 0; i < reps; ++i) linear(x, w);
+      best = std::max(best, 2.0 * kSeq * 896 * 4864 * reps / (now_s() - t0));
+    }
+    return best;
+  }
+};
 
 std::unique_ptr<TrainBench> make(ComputeMode mode) {
   auto b = std::make_unique<TrainBench>();
@@ -101,7 +107,6 @@ std::unique_ptr<TrainBench> make(ComputeMode mode) {
   const double attn = 2.0 * 2.0 * double(kSeq) / 2 * double(c.num_attention_heads * c.head_dim) *
                       double(c.num_hidden_layers);  // QKᵀ and PV over half the keys on average, per token
   b->flops_per_step = double(kSeq) * (4.0 * (linear_params + head) + 3.0 * attn + 6.0 * double(lora_params));
-  b->gemm_flops_s = measure_gemm(wdt);
   return b;
 }
 
@@ -123,22 +128,38 @@ void BM_lora_train(benchmark::State& state, ComputeMode mode) {
     benchmark::DoNotOptimize(ce.loss_sum);
   };
   step();  // warm-up: oneDNN primitives, first-touch of buffers
-  LoopClock clock;
-  for (auto _ : state) step();
-  const double s = clock.seconds() / double(state.iterations());
+  const GemmCeiling ceiling(mode == ComputeMode::BF16 ? DType::BF16 : DType::F32);
+  std::vector<double> pct, ceil;
+  double stepped = 0;
+  double before = ceiling.measure(3);
+  for (auto _ : state) {
+    const double t0 = now_s();
+    step();
+    const double dt = now_s() - t0;
+    stepped += dt;
+    const double after = ceiling.measure(3);  // also the next step's "before"
+    ceil.push_back(std::max(before, after));
+    pct.push_back(100.0 * b->flops_per_step / dt / ceil.back());
+    before = after;
+  }
+  const double s = stepped / double(state.iterations());
   struct rusage ru {};
   getrusage(RUSAGE_SELF, &ru);
+  auto median = [](std::vector<double> v) {
+    std::sort(v.begin(), v.end());
+    return v[v.size() / 2];
+  };
   state.counters["tok_s"] = double(kSeq) / s;
   state.counters["gflop_s"] = b->flops_per_step / s / 1e9;
-  state.counters["gemm_gflop_s"] = b->gemm_flops_s / 1e9;
-  state.counters["pct_of_gemm"] = 100.0 * b->flops_per_step / s / b->gemm_flops_s;
+  state.counters["gemm_gflop_s"] = median(ceil) / 1e9;
+  state.counters["pct_of_gemm"] = median(pct);
   state.counters["peak_rss_gib"] = double(ru.ru_maxrss) * 1024.0 / double(1ull << 30);
 }
 
 BENCHMARK_CAPTURE(BM_lora_train, f32, ComputeMode::F32)
-    ->Name("lora_train/f32/seq512_r16")->Unit(benchmark::kMillisecond)->Iterations(3)->UseRealTime();
+    ->Name("lora_train/f32/seq512_r16")->Unit(benchmark::kMillisecond)->Iterations(5)->UseRealTime();
 BENCHMARK_CAPTURE(BM_lora_train, bf16, ComputeMode::BF16)
-    ->Name("lora_train/bf16/seq512_r16")->Unit(benchmark::kMillisecond)->Iterations(3)->UseRealTime();
+    ->Name("lora_train/bf16/seq512_r16")->Unit(benchmark::kMillisecond)->Iterations(5)->UseRealTime();
 
 }  // namespace
 
