@@ -434,6 +434,10 @@ WgslKernel wgsl_emit_kernel(const WgslKernelSpec& spec, const WgslLimits& limits
   k.info = {{"name", spec.name}, {"file", spec.name + ".wgsl"}, {"template", file}, {"role", spec.role},
             {"entry_point", "main"}, {"workgroup_size", {spec.workgroup_size, 1, 1}},
             {"grid", expr_json(grid)}, {"bindings", bindings}, {"uniform", uniform}, {"values", shown}};
+  if (!spec.feature.empty()) {
+    k.info["requires"] = json::array({spec.feature});
+    k.info["replaces"] = spec.replaces;
+  }
   return k;
 }
 

@@ -127,7 +127,18 @@ void Planner::add_gemv(const std::string& name, const std::string& role, int64_t
   params["qw"] = qw;
   params["qs"] = qs;
   k.params = std::move(params);
+  k.values["SUBGROUPS"] = false;
+  k.values["SG_PART"] = 0;
+  // The same GEMV reducing with subgroup operations, for devices with the `subgroups` feature.
+  WgslKernelSpec sg = k;
+  sg.name = name + "_sg";
+  sg.values["SUBGROUPS"] = true;
+  sg.values["SG_PART"] = sg.values["SLOTS"].get<int64_t>() * (int64_t(sg.workgroup_size) / 4);
+  sg.feature = "subgroups";
+  sg.replaces = name;
+  const uint64_t sg_bytes = (t["RED_SIZE"].get<uint64_t>() + sg.values["SG_PART"].get<uint64_t>() + 1) * 4;
   plan.kernels.push_back(std::move(k));
+  if (sg_bytes <= opt.limits.max_compute_workgroup_storage_size) plan.kernels.push_back(std::move(sg));
 }
 
 void Planner::add_gemm(const std::string& name, const std::string& role, int64_t K, int64_t N, int64_t out_stride,

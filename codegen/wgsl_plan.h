@@ -50,6 +50,9 @@ struct WgslKernelSpec {
   nlohmann::ordered_json values = nlohmann::ordered_json::object();
   std::map<std::string, std::string> params;
   uint32_t workgroup_size = 0;  // = values["WG"]
+  // A kernel that needs a WebGPU feature beyond the export's (e.g. "subgroups") stands in for `replaces`
+  // where the device has it; the program names only the kernel it replaces.
+  std::string feature, replaces;
 };
 
 struct WgslPlan {

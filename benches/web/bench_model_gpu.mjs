@@ -34,8 +34,9 @@ const adapter = await gpu.requestAdapter({ powerPreference: 'high-performance' }
 if (!adapter) { console.error('no WebGPU adapter'); process.exit(1); }
 const L = adapter.limits;
 const f16 = adapter.features.has('shader-f16'), ts = adapter.features.has('timestamp-query');
+const sg = adapter.features.has('subgroups') && !args.includes('--no-subgroups');  // the GEMVs' *_sg stand-ins
 const device = await adapter.requestDevice({
-  requiredFeatures: [...(f16 ? ['shader-f16'] : []), ...(ts ? ['timestamp-query'] : [])],
+  requiredFeatures: [...(f16 ? ['shader-f16'] : []), ...(ts ? ['timestamp-query'] : []), ...(sg ? ['subgroups'] : [])],
   requiredLimits: { maxStorageBufferBindingSize: L.maxStorageBufferBindingSize, maxBufferSize: L.maxBufferSize },
 });
 device.addEventListener?.('uncapturederror', (e) => console.error('[webgpu]', e.error?.message));
@@ -236,7 +237,8 @@ if (ts && parts.has('profile')) {
   pm.dispose();
 }
 if (parts.has('sample')) for (const kind of ['flat', 'peaked']) emit({ what: 'sample', ...(await sampleKernel(kind)) });
-for (const name of ['gemv_qkv', 'gemv_o', 'gemv_gate_up', 'gemv_down', 'gemv_lm_head'])
-  if (parts.has('gemv') && kernels.has(name)) emit({ what: 'gemv', ...(await gemvBandwidth(name)) });
+for (const base of ['gemv_qkv', 'gemv_o', 'gemv_gate_up', 'gemv_down', 'gemv_lm_head'])
+  for (const name of [base, ...(sg ? [`${base}_sg`] : [])])
+    if (parts.has('gemv') && kernels.has(name)) emit({ what: 'gemv', ...(await gemvBandwidth(name)) });
 device.destroy();
 process.exit(0);

@@ -21,8 +21,9 @@ export async function openDevice(webgpu, backend) {
   const gpu = webgpu.create([`backend=${backend}`]);
   const adapter = await gpu.requestAdapter();
   if (!adapter) return null;
-  const f16 = adapter.features.has('shader-f16');
-  const device = await adapter.requestDevice({ requiredFeatures: f16 ? ['shader-f16'] : [] });
+  const f16 = adapter.features.has('shader-f16'), subgroups = adapter.features.has('subgroups');
+  const device = await adapter.requestDevice({
+    requiredFeatures: [...(f16 ? ['shader-f16'] : []), ...(subgroups ? ['subgroups'] : [])] });
   const info = adapter.info ?? {};
   return { gpu, adapter, device, f16, name: `${info.vendor ?? ''} ${info.description || info.device || backend}`.trim() };
 }

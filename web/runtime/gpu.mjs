@@ -71,7 +71,9 @@ export async function requestDevice(adapter, { shaderF16 = false } = {}) {
   const requiredLimits = {};
   for (const k of want) if (adapter.limits[k] !== undefined) requiredLimits[k] = adapter.limits[k];
   try {
-    return await adapter.requestDevice({ requiredFeatures: shaderF16 ? ['shader-f16'] : [], requiredLimits });
+    // subgroups when the adapter has it: the GEMVs' *_sg stand-ins reduce with it (web/runtime/model_gpu.mjs).
+    const features = [...(shaderF16 ? ['shader-f16'] : []), ...(adapter.features.has('subgroups') ? ['subgroups'] : [])];
+    return await adapter.requestDevice({ requiredFeatures: features, requiredLimits });
   } catch (e) {
     throw new GpuError(`Creating the WebGPU device failed (${e.message}) — close other GPU-heavy tabs and reload.`, 'device');
   }

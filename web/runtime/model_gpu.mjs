@@ -101,7 +101,12 @@ async function buildModel(ctx, owned) {
   }
   checkManifest(manifest, ctx);
   const prog = manifest.program;
-  const kernels = new Map(manifest.kernels.map((k) => [k.name, k]));
+  // A kernel with `requires` (a WebGPU feature, e.g. subgroups) stands in for the one it `replaces` where the
+  // device has every feature it needs; otherwise it is not compiled at all.
+  const usable = (k) => (k.requires ?? []).every((f) => device.features.has(f));
+  const kernels = new Map(manifest.kernels.filter(usable).map((k) => [k.name, k]));
+  const standIn = new Map(manifest.kernels.filter((k) => k.replaces && usable(k)).map((k) => [k.replaces, k.name]));
+  const kernelFor = (name) => standIn.get(name) ?? name;
   const V = manifest.constants.V;
   const chunk = Math.max(1, config.prefill_chunk_size || 512);
   // KV-cache positions: the model's own limit (the program's context_window: every layer keeps its whole
@@ -124,10 +129,10 @@ async function buildModel(ctx, owned) {
     return b;
   };
 
-  // Pipelines, one per kernel file.
+  // Pipelines, one per kernel file (not for kernels a stand-in replaces).
   const pipelines = new Map();
   let done = 0;
-  const names = [...kernels.keys()];
+  const names = [...kernels.keys()].filter((n) => !standIn.has(n));
   ctx.onProgress?.({ phase: 'compile', done, total: names.length });
   await Promise.all(names.map(async (name) => {
     const k = kernels.get(name);
@@ -217,7 +222,7 @@ async function buildModel(ctx, owned) {
   // Steps: pipeline, bind group, uniform buffer.
   // hostUniform: a uniform buffer the runtime packs itself (the sampling stages' temperature, u, …), shared.
   const compile = (s, section, hostUniform = null) => {
-    const k = kernels.get(s.kernel);
+    const k = kernels.get(kernelFor(s.kernel));
     if (!k) throw new ModelError(`[model_gpu] the program names kernel ${s.kernel}, which kernels.json lacks`);
     const entries = k.bindings.map((b, i) => {
       const src = s.bind[b.name];
@@ -236,7 +241,7 @@ async function buildModel(ctx, owned) {
       uniform = hostUniform ?? sharedUniform(k, s.uniform ?? {}, section);
       entries.push({ binding: k.uniform.binding, resource: { buffer: uniform.buffer } });
     }
-    const pipeline = pipelines.get(s.kernel);
+    const pipeline = pipelines.get(k.name);
     const bindGroup = device.createBindGroup({ layout: pipeline.getBindGroupLayout(0), entries, label: s.kernel });
     return { kernel: k, pipeline, bindGroup, uniform, hostUniform, section, gridT: -1, gridN: 0 };
   };
