@@ -346,15 +346,15 @@ uint32_t wgsl_workgroup_size(uint32_t want, const WgslLimits& l) {
 json wgsl_gemv_tiling(int64_t K, int64_t N, bool gated, bool norm_in, const WgslLimits& l, uint32_t lanes) {
   const int64_t groups = K / 32;
   // TPR lanes share a row set of R = 4 rows (the template unrolls them); a lane takes 4 words of each run of
-  // 4·TPR. A decode GEMV is one wave of latency-bound lanes, so TPR aims at ~2^19 lane-rows in flight
-  // (row sets × TPR, gate|up counting twice): small N, large K (o, down) split K over up to 256 lanes, large N
-  // (lm_head) keeps a warp of 32; never more lanes than one run of words needs. Measured on an H200
-  // (docs/performance.md, "Int4 GEMV in WGSL").
+  // 4·TPR. TPR = the fewest lanes (a power of two, 32 to 256) that cover a row's K/8 words in one run: the lanes
+  // issue all their loads at once and few unrolled slots are wasted past the row's end. Measured on an H200
+  // against 32-256 lanes for every decode GEMV of Qwen2.5-0.5B/1.5B and Phi-3.5-mini (docs/performance.md): best
+  // or within noise everywhere; an earlier rule that gave large-N GEMVs fewer lanes made the 1.5B and Phi
+  // lm_heads 13-14 % slower.
   constexpr uint64_t R = 4;
   const uint32_t wg_max = wgsl_workgroup_size(256, l);
-  const uint64_t row_sets = uint64_t(ceil_div(std::max<int64_t>(N, 1), int64_t(R))) * (gated ? 2 : 1);
   const uint64_t cap = std::max<uint64_t>(32, pow2_ceil(uint64_t(std::max<int64_t>(groups, 1))));
-  uint64_t tpr = std::min<uint64_t>({wg_max, cap, std::max<uint64_t>(32, pow2_floor(std::max<uint64_t>(1, (uint64_t(1) << 19) / row_sets)))});
+  uint64_t tpr = std::min<uint64_t>(wg_max, cap);
   // Row sets per workgroup: enough workgroups (~256) to spread a small GEMV over the GPU's cores, and the
   // reduction's SLOTS x WG floats must fit.
   const uint64_t slots = R * (gated ? 2 : 1) + (norm_in ? 1 : 0);
