@@ -232,10 +232,10 @@ export class Engine {
       const decoder = this.text.streamDecoder({ skipSpecialTokens: true });
       const filter = new StopFilter(req.stop);
       let lastYield = now();
-      // With a model that can chain decodes (model_gpu.mjs), the forward of the
-      // token after `token` is queued before `token`'s own forward is awaited: the GPU goes on while the host
-      // reads a token back, streams it and checks the stop conditions. `ahead` is that queued forward; when
-      // the answer ends it is awaited and its KV position dropped (it decoded the token that ended it).
+      // With a model that can chain decodes (model_gpu.mjs), the forward of the token after `token` is queued
+      // before `token`'s own forward is awaited: the GPU goes on while the host reads a token back, streams it
+      // and checks the stop conditions. `ahead` is that queued forward; when the answer ends it is awaited and
+      // its KV position dropped (it decoded the token that ended it).
       const chains = typeof this.model.decodeChained === 'function' && typeof this.model.canChain === 'function';
       let ahead = null;
       try {
