@@ -81,49 +81,7 @@ try {
   const n = Math.min(GEN_TOKENS, model.contextWindow - prompt.length + 1);
   const genOut = run(['generate', dist, '--ids', prompt.join(','), '--max-tokens', String(n), '--ignore-eos']);
   const nativeIds = genOut.trim().split(/\s+/).map(Number);
-  model.resetKV();
-  const gpuIds = [];
-  res = await model.prefill(Int32Array.from(prompt), greedy(prompt));
-  gpuIds.push(res.token);
-  while (gpuIds.length < n) {
-    res = await model.decode(gpuIds[gpuIds.length - 1], greedy([...prompt, ...gpuIds]));
-    gpuIds.push(res.token);
-  }
-  const firstDiff = gpuIds.findIndex((t, i) => t !== nativeIds[i]);
-  if (n < 4) fail(`context window ${model.contextWindow} leaves only ${n} tokens to generate`);
-  if (nativeIds.length !== n) fail(`slm generate printed ${nativeIds.length} ids, expected ${n}: ${genOut}`);
-  else if (firstDiff >= 0) fail(`greedy token ${firstDiff} differs: gpu ${gpuIds.slice(0, firstDiff + 1)} vs native ${nativeIds.slice(0, firstDiff + 1)}`);
-  // The sampling head: repetition penalty 5 with temperature 0 is deterministic (penalty then argmax), so
-  // it must give native `slm generate --repetition-penalty 5`'s ids; top_k = 1 (or top_p = 1e-6) with
-  // temperature 0.8 must pick the argmax (the sampling stages' path with a drawn u).
-  const penOut = run(['generate', dist, '--ids', prompt.join(','), '--max-tokens', String(n), '--ignore-eos',
-                      '--repetition-penalty', '5']);
-  const nativePen = penOut.trim().split(/\s+/).map(Number);
-  model.resetKV();
-  const penIds = [];
-  const pen = (ids) => ({ temperature: 0, repetition_penalty: 5, context: Int32Array.from(ids) });
-  res = await model.prefill(Int32Array.from(prompt), pen(prompt));
-  penIds.push(res.token);
-  while (penIds.length < n) {
-    res = await model.decode(penIds[penIds.length - 1], pen([...prompt, ...penIds]));
-    penIds.push(res.token);
-  }
-  const penDiff = penIds.findIndex((t, i) => t !== nativePen[i]);
-  if (penDiff >= 0) fail(`repetition-penalty token ${penDiff} differs: gpu ${penIds.slice(0, penDiff + 1)} vs native ${nativePen.slice(0, penDiff + 1)}`);
-  if (penIds.join() === gpuIds.join()) fail('the repetition penalty changed nothing: the check would not see a broken penalty');
-  model.resetKV();
-  res = await model.prefill(Int32Array.from(prompt), { temperature: 0.8, top_k: 1, seed: 7, context: Int32Array.from(prompt) });
-  if (res.token !== gpuIds[0]) fail(`top_k = 1 sampled ${res.token}, the argmax is ${gpuIds[0]}`);
-  // top_p alone (the runtime leaves the top-k stages out): a mass of 1e-6 keeps only the most likely token.
-  model.resetKV();
-  res = await model.prefill(Int32Array.from(prompt), { temperature: 0.8, top_p: 1e-6, seed: 7, context: Int32Array.from(prompt) });
-  if (res.token !== gpuIds[0]) fail(`top_p = 1e-6 sampled ${res.token}, the argmax is ${gpuIds[0]}`);
-  // Chained decodes (what the engine runs): each forward takes the token the
-  // previous one chose on the GPU and is queued before that token is read back, one forward ahead. Greedy
-  // must give the same ids as above; temperature + top-p + penalty with a seed the same ids as decode() one at a
-  // time (each prefill restarts the seed's draws, so both runs draw the same u sequence).
-  const lean = await createModel({ device: dev.device, shaderF16: dev.f16, config, tensors: art.tensors, files: art.files,
-                                   baseUrl: '' });
+  // n ids from a fresh cache: decode() one token at a time, or chained as the engine runs it.
   let chainedSteps = 0;
   const generate = async (m, samp, chained) => {
     m.resetKV();
@@ -146,6 +104,35 @@ try {
     }
     return ids;
   };
+  const gpuIds = await generate(model, greedy, false);
+  const firstDiff = gpuIds.findIndex((t, i) => t !== nativeIds[i]);
+  if (n < 4) fail(`context window ${model.contextWindow} leaves only ${n} tokens to generate`);
+  if (nativeIds.length !== n) fail(`slm generate printed ${nativeIds.length} ids, expected ${n}: ${genOut}`);
+  else if (firstDiff >= 0) fail(`greedy token ${firstDiff} differs: gpu ${gpuIds.slice(0, firstDiff + 1)} vs native ${nativeIds.slice(0, firstDiff + 1)}`);
+  // The sampling head: repetition penalty 5 with temperature 0 is deterministic (penalty then argmax), so
+  // it must give native `slm generate --repetition-penalty 5`'s ids; top_k = 1 (or top_p = 1e-6) with
+  // temperature 0.8 must pick the argmax (the sampling stages' path with a drawn u).
+  const penOut = run(['generate', dist, '--ids', prompt.join(','), '--max-tokens', String(n), '--ignore-eos',
+                      '--repetition-penalty', '5']);
+  const nativePen = penOut.trim().split(/\s+/).map(Number);
+  const pen = (ids) => ({ temperature: 0, repetition_penalty: 5, context: Int32Array.from(ids) });
+  const penIds = await generate(model, pen, false);
+  const penDiff = penIds.findIndex((t, i) => t !== nativePen[i]);
+  if (penDiff >= 0) fail(`repetition-penalty token ${penDiff} differs: gpu ${penIds.slice(0, penDiff + 1)} vs native ${nativePen.slice(0, penDiff + 1)}`);
+  if (penIds.join() === gpuIds.join()) fail('the repetition penalty changed nothing: the check would not see a broken penalty');
+  model.resetKV();
+  res = await model.prefill(Int32Array.from(prompt), { temperature: 0.8, top_k: 1, seed: 7, context: Int32Array.from(prompt) });
+  if (res.token !== gpuIds[0]) fail(`top_k = 1 sampled ${res.token}, the argmax is ${gpuIds[0]}`);
+  // top_p alone (the runtime leaves the top-k stages out): a mass of 1e-6 keeps only the most likely token.
+  model.resetKV();
+  res = await model.prefill(Int32Array.from(prompt), { temperature: 0.8, top_p: 1e-6, seed: 7, context: Int32Array.from(prompt) });
+  if (res.token !== gpuIds[0]) fail(`top_p = 1e-6 sampled ${res.token}, the argmax is ${gpuIds[0]}`);
+  // Chained decodes (what the engine runs): each forward takes the token the
+  // previous one chose on the GPU and is queued before that token is read back, one forward ahead. Greedy
+  // must give the same ids as above; temperature + top-p + penalty with a seed the same ids as decode() one at a
+  // time (each prefill restarts the seed's draws, so both runs draw the same u sequence).
+  const lean = await createModel({ device: dev.device, shaderF16: dev.f16, config, tensors: art.tensors, files: art.files,
+                                   baseUrl: '' });
   const chainedIds = await generate(lean, greedy, true);
   const chainDiff = chainedIds.findIndex((t, i) => t !== gpuIds[i]);
   if (chainDiff >= 0) fail(`chained greedy token ${chainDiff} differs: ${chainedIds.slice(0, chainDiff + 1)} vs ${gpuIds.slice(0, chainDiff + 1)}`);

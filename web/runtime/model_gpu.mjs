@@ -173,6 +173,8 @@ async function buildModel(ctx, owned) {
     if (!prog.recompute_at || seqLen <= prog.recompute_at) return 0;
     return 1;
   };
+  // Whether a sequence of seqLen positions needs other rope tables than those loaded (Phi-3 longrope's switch).
+  const ropeSwitchAt = (seqLen) => prog.rope_tables.length > 0 && rangeFor(seqLen) !== ropeRange;
   if (prog.rope_tables.length) fillRope(0);
 
   // Weights, uploaded once per MLC parameter.
@@ -434,8 +436,7 @@ async function buildModel(ctx, owned) {
     },
     async decode(id, sampling) {
       const t0 = performance.now();
-      const res = rangeFor(pos + 1) !== ropeRange && prog.rope_tables.length
-        ? await prefillAll([id], sampling) : await forward([id], decodeSteps, sampling);
+      const res = ropeSwitchAt(pos + 1) ? await prefillAll([id], sampling) : await forward([id], decodeSteps, sampling);
       stats.decodeSeconds += (performance.now() - t0) / 1000;
       stats.decodeTokens += 1;
       return res;
@@ -445,7 +446,7 @@ async function buildModel(ctx, owned) {
     // forwards already waiting, or with a repetition penalty on an export whose penalty is an id list.
     canChain(sampling) {
       return pos > 0 && !(listPenalty && (sampling?.repetition_penalty ?? 1) !== 1) && !logitsReadback && !prof && pos + 1 <= S &&
-             !(prog.rope_tables.length && rangeFor(pos + 1) !== ropeRange) && inFlight < readbacks.length;
+             !ropeSwitchAt(pos + 1) && inFlight < readbacks.length;
     },
     // Decodes the token the last submitted forward chose, without waiting for the host to read it: the GPU
     // copies it into the input, so the next token's forward is queued while this one runs (the engine keeps
