@@ -1,5 +1,5 @@
 // Backward of linear, bias and embedding (see grad_ops.h).
-//   dx (T, K) = dy (T, N) · w (N, K)      oneDNN matmul; bf16 w: dy rounded to bf16, f32 accumulation; a long
+//   dx (T, K) = dy (T, N) · w (N, K)      f32 with N <= kSmallK (LoRA's A): small_k_gemm; otherwise oneDNN matmul; bf16 w: dy rounded to bf16, f32 accumulation; a long
 //                                        reduction (N) runs in chunks accumulated into dx (see kReduceChunk);
 //                                        linear_backward_input_add accumulates into an existing dx (sum post-op)
 //   dw (N, K) += dyᵀ (N, T) · x (T, K)   oneDNN matmul reading dy through transposed strides, accumulating
@@ -19,6 +19,7 @@
 
 #include "tensor/grad_ops.h"
 #include "tensor/kernel_util.h"
+#include "tensor/matmul_paths.h"
 #include "tensor/onednn_gemm.h"
 
 namespace slm {
@@ -35,6 +36,10 @@ constexpr int64_t kReduceChunk = 2048;
 void backward_input_into(const Tensor& dy, const Tensor& w, Tensor& dx, bool accumulate) {
   const int64_t T = dy.size(0), N = dy.size(1), K = w.size(1);
   const bool bf16 = w.dtype() == DType::BF16;
+  if (!bf16 && N <= detail::kSmallK && T > 1) {  // LoRA's dxa · A: w (r, K) is already the (K-reduction, N) panel
+    detail::small_k_gemm(T, K, N, dy.data<float>(), N, w.data<float>(), K, nullptr, dx.data<float>(), K, accumulate);
+    return;
+  }
   const int64_t chunk = N > 2 * kReduceChunk ? kReduceChunk : N;
   Tensor buf = bf16 ? Tensor::empty({T, chunk}, DType::BF16) : Tensor();
   const size_t wsize = dtype_size(w.dtype());

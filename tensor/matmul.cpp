@@ -1,6 +1,7 @@
 // linear fast path (see ops.h): y (T, N) = x (T, K) · wᵀ + bias.
 //   T == 1 (decode): a hand-written AVX-512 GEMV (tensor/gemv.cpp), faster than oneDNN's matmul at this shape.
-//   T >  1: oneDNN matmul, the weight (N, K) described as a (K, N) matrix with strides {1, K} (no transpose
+//   T >  1, f32 weight, K <= kSmallK (LoRA's rank): tensor/small_k_gemm.cpp, bound by writing y.
+//   T >  1 otherwise: oneDNN matmul, the weight (N, K) described as a (K, N) matrix with strides {1, K} (no transpose
 //           copy); F32 weights in f32, BF16 weights with x rounded to bf16 and f32 accumulation/dst.
 // The bias is added afterwards in f32. linear_add accumulates into an existing y through oneDNN's sum post-op
 // (LoRA's low-rank product lands in the base output without a (T, N) temporary). oneDNN calls go through
@@ -88,10 +89,28 @@ Tensor linear_gemv(const Tensor& x, const Tensor& w) {
   return y;
 }
 
+// The short-reduction kernel (exposed likewise); the bias is its accumulators' start.
+Tensor linear_small_k(const Tensor& x, const Tensor& w, const Tensor& bias) {
+  const int64_t T = x.size(0), K = x.size(1), N = w.size(0);
+  std::vector<float> wt(size_t(K * N)), b;  // wᵀ (K, N): 4 KB per output column block at rank 16
+  const float* wp = w.data<float>();
+  for (int64_t n = 0; n < N; ++n)
+    for (int64_t k = 0; k < K; ++k) wt[size_t(k * N + n)] = wp[n * K + k];
+  if (bias.defined()) {
+    b.resize(size_t(N));
+    for (int64_t n = 0; n < N; ++n) b[size_t(n)] = load_float(bias.raw(), bias.dtype(), n);
+  }
+  Tensor y = Tensor::empty({T, N});
+  small_k_gemm(T, N, K, x.data<float>(), K, wt.data(), N, b.empty() ? nullptr : b.data(), y.data<float>(), N, false);
+  return y;
+}
+
 }  // namespace detail
 
 Tensor linear(const Tensor& x, const Tensor& w, const Tensor& bias) {
   linear_check(x, w, bias);
+  if (x.size(0) > 1 && w.dtype() == DType::F32 && x.size(1) <= detail::kSmallK)
+    return detail::linear_small_k(x, w, bias);
   Tensor y = x.size(0) == 1 ? detail::linear_gemv(x, w) : detail::linear_onednn(x, w);
   if (bias.defined()) add_bias(y, bias);
   return y;

@@ -70,6 +70,20 @@ TEST(GradFast, LinearBackwardInputLongReductionAndAdd) {
   expect_error_with([&] { linear_backward_input_add(small, ws, bad); }, {"linear_backward_input_add dx", "[37, 64]"});
 }
 
+TEST(GradFast, LinearBackwardInputShortReduction) {
+  // LoRA's dxa · A (N = the rank <= kSmallK, f32): the short-reduction kernel, fresh and +=, with row and column
+  // tails (K = 100 = 64 + 36 columns, T = 130 = two 64-row tasks + 2).
+  for (int64_t N : {1, 16, 32}) {
+    SCOPED_TRACE("N=" + std::to_string(N));
+    Tensor dy = random_f32({130, N}, 31), w = random_f32({N, 100}, 32), dx0 = random_f32({130, 100}, 33);
+    DArray want = ref::linear_vjp(ref::to_double(dy), DArray(), ref::to_double(w)).dx;
+    expect_close("linear dx short N", linear_backward_input(dy, w), want, 1e-5);
+    Tensor dx = dx0.clone();
+    linear_backward_input_add(dy, w, dx);
+    expect_close("linear dx += short N", dx, plus(ref::to_double(dx0), want), 1e-5);
+  }
+}
+
 TEST(GradFast, FrozenWeightsPackedPathsMatchReference) {
   // T >= 128 with registered weights: linear, linear_add and the (chunked) input gradient read packed copies.
   const int64_t T = 150, K = 96, N = 4200;

@@ -76,6 +76,7 @@ TEST_P(LinearShapes, MatchesReference) {
     expect_close_to_ref(x, wd, b, linear(x, wd, b));
     expect_close_to_ref(x, wd, b.to(DType::BF16), linear(x, wd, b.to(DType::BF16)));
     expect_close_to_ref(x, wd, Tensor(), detail::linear_onednn(x, wd));
+    if (dt == DType::F32 && K <= detail::kSmallK) expect_close_to_ref(x, wd, b, detail::linear_small_k(x, wd, b));
     {  // linear_add: y0 + x wᵀ; (y0 + p) - y0 recovers p to within an ulp of |y0| + |p|
       Tensor y0 = random_f32({T, N}, seed + 3), y = y0.clone();
       linear_add(x, wd, y);
@@ -100,7 +101,11 @@ INSTANTIATE_TEST_SUITE_P(Shapes, LinearShapes,
                                            std::make_tuple(1, 896, 257), std::make_tuple(1, 896, 4864),
                                            std::make_tuple(2, 3, 2), std::make_tuple(3, 17, 5),
                                            std::make_tuple(7, 100, 31), std::make_tuple(64, 128, 96),
-                                           std::make_tuple(33, 896, 67)));
+                                           std::make_tuple(33, 896, 67),
+                                           // K <= kSmallK (LoRA's rank): the short-reduction kernel, with row and
+                                           // column tails and several 64-row tasks
+                                           std::make_tuple(37, 16, 100), std::make_tuple(130, 32, 77),
+                                           std::make_tuple(9, 1, 64)));
 
 TEST(Linear, Bf16RoundingMatchesScalarBitForBit) {
   // The vector f32 -> bf16 rounding that feeds oneDNN: ties to even, NaN kept quiet, inf, denormals, and a row
