@@ -29,13 +29,20 @@ TrainMemoryPlan plan_training_memory(const ModelConfig& c, ComputeMode mode, int
   TrainMemoryPlan p;
   const uint64_t wbytes = mode == ComputeMode::BF16 ? 2 : 4;
   const uint64_t linear = L * (C * (qd + 2 * kvd) + qd * C + 3 * C * F) + V * C * (c.tie_word_embeddings ? 1 : 2);
-  // Plus the copies of small weights packed for oneDNN at training lengths (tensor/ops.h FrozenWeights): the
-  // forward's (bf16 only) and the input gradient's.
-  const uint64_t copies = tokens >= 128 ? (mode == ComputeMode::BF16 ? 2 : 1) : 0;
-  uint64_t small = 0;
-  for (uint64_t n : {C * qd, C * kvd, C * kvd, qd * C, C * F, C * F, F * C})
-    if (n * wbytes <= kFrozenPackMaxBytes) small += n;
-  p.weights = (linear + L * small * copies) * wbytes + L * 4 * C * 4;
+  // Plus the copies of weights packed for oneDNN at training lengths (tensor/ops.h FrozenWeights): the
+  // forward's (bf16 only: whole weights up to kFrozenPackMaxBytes) and the input gradient's (weights, or their
+  // pieces of kLinearPiece rows, up to kFrozenPackMaxBytes).
+  const bool packing = tokens >= 128;
+  auto packed = [&](uint64_t N, uint64_t K) {
+    uint64_t n = 0;
+    if (packing && mode == ComputeMode::BF16 && N * K * wbytes <= kFrozenPackMaxBytes) n += N * K;
+    if (packing && uint64_t(linear_piece_rows(int64_t(N))) * K * wbytes <= kFrozenPackMaxBytes) n += N * K;
+    return n;
+  };
+  const uint64_t per_layer_packed =
+      packed(qd, C) + 2 * packed(kvd, C) + packed(C, qd) + 2 * packed(F, C) + packed(C, F);
+  const uint64_t packed_total = L * per_layer_packed + packed(V, C);  // and the head (tied embedding or lm_head)
+  p.weights = (linear + packed_total) * wbytes + L * 4 * C * 4;
   // Per layer, floats the closures keep: two norm inputs (2C), the adapted projections' inputs (C for
   // q/k/v sharing h, qd for o_proj, C for gate/up, F for down) and low-rank products (7r), roped q/k,
   // v, attention output (2qd + 2kvd) and its log-sum-exp (H), the MLP's gate and up (2F).

@@ -1,6 +1,6 @@
 // Backward of linear, bias and embedding (see grad_ops.h).
 //   dx (T, K) = dy (T, N) · w (N, K)      f32 with N <= kSmallK (LoRA's A): small_k_gemm; otherwise oneDNN matmul; bf16 w: dy rounded to bf16, f32 accumulation; a long
-//                                        reduction (N) runs in chunks accumulated into dx (see kReduceChunk);
+//                                        reduction (N) runs in pieces accumulated into dx (see kLinearPiece);
 //                                        linear_backward_input_add accumulates into an existing dx (sum post-op)
 //   dw (N, K) += dyᵀ (N, T) · x (T, K)   oneDNN matmul reading dy through transposed strides, accumulating
 //                                        into dw with a sum post-op (no temporary, no transpose copy)
@@ -26,11 +26,11 @@ namespace slm {
 
 namespace {
 
-// Rows of w (the reduction of dx = dy · w) per oneDNN call. oneDNN 2.6's brgemm matmul runs one output block's
-// whole reduction at a time: over the tied lm_head's 151936 rows its A and B panels fall out of cache and the
-// bf16 GEMM runs at about half its rate. Chunks of kReduceChunk rows accumulate into dx instead (sum post-op),
-// and in bf16 each chunk of dy is rounded just before its GEMM, while it is in cache.
-constexpr int64_t kReduceChunk = 2048;
+// Rows of w (the reduction of dx = dy · w) per oneDNN call: linear_piece_rows (ops.h). oneDNN 2.6's brgemm
+// matmul runs one output block's whole reduction at a time: over the tied lm_head's 151936 rows its A and B
+// panels fall out of cache and the bf16 GEMM runs at about half its rate. Pieces of kLinearPiece rows accumulate
+// into dx instead (sum post-op), and in bf16 each piece of dy is rounded just before its GEMM, while it is in
+// cache.
 
 // dx = dy · w, or dx += dy · w.
 void backward_input_into(const Tensor& dy, const Tensor& w, Tensor& dx, bool accumulate) {
@@ -40,7 +40,7 @@ void backward_input_into(const Tensor& dy, const Tensor& w, Tensor& dx, bool acc
     detail::small_k_gemm(T, K, N, dy.data<float>(), N, w.data<float>(), K, nullptr, dx.data<float>(), K, accumulate);
     return;
   }
-  const int64_t chunk = N > 2 * kReduceChunk ? kReduceChunk : N;
+  const int64_t chunk = linear_piece_rows(N);
   Tensor buf = bf16 ? Tensor::empty({T, chunk}, DType::BF16) : Tensor();
   const size_t wsize = dtype_size(w.dtype());
   for (int64_t n0 = 0; n0 < N; n0 += chunk) {

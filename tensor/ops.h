@@ -23,12 +23,17 @@ Tensor linear_ref(const Tensor& x, const Tensor& w, const Tensor& bias = Tensor(
 void linear_add(const Tensor& x, const Tensor& w, Tensor& y);
 
 // Frozen weights (LoRA training's base weights) for the lifetime of this object: linear() and
-// linear_backward_input() with T >= 128 read a copy of each registered weight of at most kFrozenPackMaxBytes
-// packed once into oneDNN's preferred layout (one copy per direction used) instead of the plain weight, which
-// oneDNN repacks on every call — worth it for small weights (attention projections), not for the MLP's or the
-// head (see tensor/onednn_gemm.cpp). The weights must not change while registered; results equal the plain
-// path's to f32 rounding (a different summation order inside oneDNN).
+// linear_backward_input() with T >= 128 read a copy of each registered weight packed once into oneDNN's
+// preferred layout instead of the plain weight, which oneDNN repacks on every call. The forward (bf16 weights
+// only) packs a weight of at most kFrozenPackMaxBytes; the input gradient reads a weight of more than
+// 2 · kLinearPiece rows in pieces of kLinearPiece rows and packs each piece (or the whole weight) of at most
+// kFrozenPackMaxBytes. Worth it for the attention projections and the head's pieces; the MLP's forward gained
+// nothing measurable from packed pieces (A/B LoRA steps, tok/s within noise). The weights must not change while
+// registered; results equal the plain path's to f32 rounding (a different summation order inside oneDNN).
 constexpr size_t kFrozenPackMaxBytes = size_t(4) << 20;
+constexpr int64_t kLinearPiece = 2048;
+// Rows of w (N, K) per oneDNN call of the input gradient.
+constexpr int64_t linear_piece_rows(int64_t N) { return N > 2 * kLinearPiece ? kLinearPiece : N; }
 class FrozenWeights {
  public:
   FrozenWeights() = default;
