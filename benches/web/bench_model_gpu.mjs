@@ -30,6 +30,9 @@ if (!dir) { console.error('usage: node benches/web/bench_model_gpu.mjs DIR [--pr
 const { create, globals } = await import('webgpu');
 Object.assign(globalThis, globals);
 const gpu = create([]);
+// The Dawn instance must outlive every await: V8 may collect a local no later statement reads, and Dawn then
+// crashes in its event processing (seen: a mutex assertion in InstanceBase::ProcessEvents). The exit hook holds it.
+process.on('exit', () => gpu);
 const adapter = await gpu.requestAdapter({ powerPreference: 'high-performance' });
 if (!adapter) { console.error('no WebGPU adapter'); process.exit(1); }
 const L = adapter.limits;
