@@ -1,5 +1,6 @@
 // Backward of linear, bias and embedding (see grad_ops.h).
-//   dx (T, K) = dy (T, N) · w (N, K)      f32 with N <= kSmallK (LoRA's A): small_k_gemm; otherwise oneDNN matmul; bf16 w: dy rounded to bf16, f32 accumulation; a long
+//   dx (T, K) = dy (T, N) · w (N, K)      f32 w with N <= kSmallK (LoRA's A): small_k_gemm.cpp; otherwise
+//                                        oneDNN matmul; bf16 w: dy rounded to bf16, f32 accumulation; a long
 //                                        reduction (N) runs in pieces accumulated into dx (see kLinearPiece);
 //                                        linear_backward_input_add accumulates into an existing dx (sum post-op)
 //   dw (N, K) += dyᵀ (N, T) · x (T, K)   oneDNN matmul reading dy through transposed strides, accumulating
@@ -26,13 +27,11 @@ namespace slm {
 
 namespace {
 
-// Rows of w (the reduction of dx = dy · w) per oneDNN call: linear_piece_rows (ops.h). oneDNN 2.6's brgemm
-// matmul runs one output block's whole reduction at a time: over the tied lm_head's 151936 rows its A and B
-// panels fall out of cache and the bf16 GEMM runs at about half its rate. Pieces of kLinearPiece rows accumulate
-// into dx instead (sum post-op), and in bf16 each piece of dy is rounded just before its GEMM, while it is in
-// cache.
-
-// dx = dy · w, or dx += dy · w.
+// dx = dy · w, or dx += dy · w. Rows of w (the reduction) per oneDNN call: linear_piece_rows (ops.h). oneDNN
+// 2.6's brgemm matmul runs one output block's whole reduction at a time: over the tied lm_head's 151936 rows its
+// A and B panels fall out of cache and the bf16 GEMM runs at about half its rate. Pieces of kLinearPiece rows
+// accumulate into dx instead (sum post-op), and in bf16 each piece of dy is rounded just before its GEMM, while
+// it is in cache.
 void backward_input_into(const Tensor& dy, const Tensor& w, Tensor& dx, bool accumulate) {
   const int64_t T = dy.size(0), N = dy.size(1), K = w.size(1);
   const bool bf16 = w.dtype() == DType::BF16;

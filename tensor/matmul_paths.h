@@ -1,5 +1,5 @@
 // The paths behind slm::linear, exposed so tests can check each against linear_ref and benches can
-// compare them at the same shape: linear() picks the GEMV for T == 1, the short-reduction kernel for f32 weights
+// compare them at the same shape: linear() picks the GEMV for T == 1, then the short-reduction kernel for f32 weights
 // with K <= kSmallK, and oneDNN otherwise.
 #pragma once
 #include "tensor/tensor.h"
