@@ -155,23 +155,23 @@ void rows_logits(const Rows& b, int64_t S, int64_t D, const AttnParams& p, float
     for (int c = 0; c < 4; ++c) m[c] = tail_mask(n - j0 - 16 * c);
 #pragma GCC unroll 4
     for (int r = 0; r < R; ++r)
-  #pragma GCC unroll 4
+#pragma GCC unroll 4
       for (int c = 0; c < 4; ++c) acc[r][c] = _mm512_setzero_ps();
     const float* kt = kt0 + lo + j0;
     for (int64_t d = 0; d < D; ++d) {
       __m512 kv[4];
-  #pragma GCC unroll 4
+#pragma GCC unroll 4
       for (int c = 0; c < 4; ++c) kv[c] = _mm512_maskz_loadu_ps(m[c], kt + d * S + 16 * c);
-  #pragma GCC unroll 4
+#pragma GCC unroll 4
       for (int r = 0; r < R; ++r) {
         const __m512 qd = _mm512_set1_ps(q[r][d]);
-    #pragma GCC unroll 4
+#pragma GCC unroll 4
         for (int c = 0; c < 4; ++c) acc[r][c] = _mm512_fmadd_ps(qd, kv[c], acc[r][c]);
       }
     }
 #pragma GCC unroll 4
     for (int r = 0; r < R; ++r)
-  #pragma GCC unroll 4
+#pragma GCC unroll 4
       for (int c = 0; c < 4; ++c) {
         __m512 l = _mm512_mul_ps(acc[r][c], _mm512_set1_ps(p.scale));
         if (p.softcap > 0.0f) {
@@ -194,23 +194,23 @@ void rows_values(const Rows& b, const float* w, int64_t ld, int64_t stride, int6
     for (int c = 0; c < 4; ++c) m[c] = tail_mask(D - d0 - 16 * c);
 #pragma GCC unroll 4
     for (int r = 0; r < R; ++r)
-  #pragma GCC unroll 4
+#pragma GCC unroll 4
       for (int c = 0; c < 4; ++c) acc[r][c] = _mm512_setzero_ps();
     for (int64_t j = 0; j < n; ++j) {
       const float* vj = b.row[0].v + (lo + j) * stride + d0;
       __m512 vv[4];
-  #pragma GCC unroll 4
+#pragma GCC unroll 4
       for (int c = 0; c < 4; ++c) vv[c] = _mm512_maskz_loadu_ps(m[c], vj + 16 * c);
-  #pragma GCC unroll 4
+#pragma GCC unroll 4
       for (int r = 0; r < R; ++r) {
         const __m512 pj = _mm512_set1_ps(w[r * ld + j]);
-    #pragma GCC unroll 4
+#pragma GCC unroll 4
         for (int c = 0; c < 4; ++c) acc[r][c] = _mm512_fmadd_ps(pj, vv[c], acc[r][c]);
       }
     }
 #pragma GCC unroll 4
     for (int r = 0; r < R; ++r)
-  #pragma GCC unroll 4
+#pragma GCC unroll 4
       for (int c = 0; c < 4; ++c) _mm512_mask_storeu_ps(b.row[r].out + d0 + 16 * c, m[c], acc[r][c]);
   }
 }
