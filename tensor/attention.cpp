@@ -2,7 +2,7 @@
 // throughout. Per row: logits over the visible key range only (causal + sliding window), scale, optional
 // soft-cap, max, exp, sum, p = e * (1/sum), out = Σ p_j v_j — transformers' eager_attention_forward order with a
 // per-thread scratch instead of a (T, S) matrix. Keys are transposed once per call so logits of 16 keys form one
-// AVX-512 FMA chain; the rows of a task share each load of keys and values (a prefill was L2-bound reading them
+// AVX-512 FMA chain (a single query, decode, reads them in place instead); the rows of a task share each load of keys and values (a prefill was L2-bound reading them
 // once per row: 163 ms of a 518 ms bf16 pp512). A task covers the union of its rows' key ranges; keys outside
 // a row's own range get p = 0, so each row's sums are the same FMA chains, in the same order, as alone.
 // exp/tanh are simd_math.h's (≈1.2 ulp); any head dim works (masked tails).
@@ -65,7 +65,8 @@ std::vector<float> transpose_keys(const Tensor& k) {
 struct Row {
   const float* q;   // (D)
   float* out;       // (D)
-  const float* kt;  // (D, S) keys of this row's kv head
+  const float* kt;  // (D, S) keys of this row's kv head, or null: read them in place from k
+  const float* k;   // key 0 of this kv head in the cache; key j at k + j * stride
   const float* v;   // value of key 0 of this kv head; key j at v + j * stride
   int64_t lo, hi;   // visible keys [lo, hi]
 };
@@ -98,6 +99,35 @@ float row_logits(const Row& r, int64_t S, int64_t D, const AttnParams& p, float*
       _mm512_mask_storeu_ps(w + j0 + 16 * c, m[c], l);
       vmax = _mm512_mask_max_ps(vmax, m[c], vmax, l);
     }
+  }
+  return _mm512_reduce_max_ps(vmax);
+}
+
+// row_logits for keys read in place (no transposed copy): each key's q·k is a 16-lane FMA chain over d, then a
+// horizontal sum. For one query (decode) this is cheaper than transposing the whole cache, which costs more
+// memory traffic than the step itself reads (Phi-3.5-mini at 2048 keys: 25 MB of K a layer, read and written).
+float row_logits_direct(const Row& r, int64_t stride, int64_t D, const AttnParams& p, float* w) {
+  const int64_t n = r.hi - r.lo + 1;
+  for (int64_t j = 0; j < n; ++j) {
+    const float* kj = r.k + (r.lo + j) * stride;
+    __m512 acc = _mm512_setzero_ps();
+    for (int64_t d = 0; d < D; d += 16) {
+      const __mmask16 m = tail_mask(D - d);
+      acc = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, r.q + d), _mm512_maskz_loadu_ps(m, kj + d), acc);
+    }
+    w[j] = _mm512_reduce_add_ps(acc);
+  }
+  // Scale and soft-cap 16 at a time, as row_logits does.
+  __m512 vmax = _mm512_set1_ps(-INFINITY);
+  for (int64_t j = 0; j < n; j += 16) {
+    const __mmask16 m = tail_mask(n - j);
+    __m512 l = _mm512_mul_ps(_mm512_maskz_loadu_ps(m, w + j), _mm512_set1_ps(p.scale));
+    if (p.softcap > 0.0f) {
+      const __m512 cap = _mm512_set1_ps(p.softcap);
+      l = _mm512_mul_ps(simd::tanh_ps(_mm512_div_ps(l, cap)), cap);
+    }
+    _mm512_mask_storeu_ps(w + j, m, l);
+    vmax = _mm512_mask_max_ps(vmax, m, vmax, l);
   }
   return _mm512_reduce_max_ps(vmax);
 }
@@ -261,7 +291,11 @@ void row_values(const Row& r, const float* w, float inv, int64_t stride, int64_t
 void attend_row(const Row& r, int64_t S, int64_t D, int64_t stride, const AttnParams& p, std::vector<float>& w) {
   const int64_t n = r.hi - r.lo + 1;
   if (int64_t(w.size()) < n + 64) w.resize(size_t(n + 64));
+#ifdef __AVX512F__
+  const float mx = r.kt ? row_logits(r, S, D, p, w.data()) : row_logits_direct(r, stride, D, p, w.data());
+#else
   const float mx = row_logits(r, S, D, p, w.data());
+#endif
   // The sum is kept in double: long rows stay as accurate as torch's many-lane f32 reduction.
   const double sum = row_exp(w.data(), n, mx);
   row_values(r, w.data(), 1.0f / float(sum), stride, D);
@@ -274,14 +308,20 @@ Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v, const AttnPa
   const int64_t T = q.size(0), H = q.size(1), D = q.size(2), S = k.size(0), Hkv = k.size(1), group = H / Hkv;
   Tensor out = Tensor::empty({T, H, D});
   if (out.numel() == 0) return out;
-  const std::vector<float> kt = transpose_keys(k);
+#ifdef __AVX512F__
+  const bool in_place = T == 1;  // decode: one query reads the keys in place (row_logits_direct)
+#else
+  const bool in_place = false;
+#endif
+  const std::vector<float> kt = in_place ? std::vector<float>() : transpose_keys(k);
   const float* qp = q.data<float>();
   float* op = out.data<float>();
   const int64_t stride = Hkv * D;  // between consecutive keys of one kv head
   auto row = [&](int64_t i, int64_t h) {
     const int64_t hk = h / group, qpos = p.pos0 + i;
     const int64_t lo = p.window > 0 ? std::max<int64_t>(0, qpos - p.window + 1) : 0;
-    return Row{qp + (i * H + h) * D, op + (i * H + h) * D, kt.data() + hk * D * S, v.data<float>() + hk * D, lo, qpos};
+    return Row{qp + (i * H + h) * D, op + (i * H + h) * D, in_place ? nullptr : kt.data() + hk * D * S,
+               k.data<float>() + hk * D, v.data<float>() + hk * D, lo, qpos};
   };
 #ifdef __AVX512F__
   const int64_t blocks = (T + kRows - 1) / kRows;

@@ -54,7 +54,8 @@ TEST(Attention, MatchesReference) {
   for (Case c : {Case{1, 1, 1, 1, 1, 0, 0, 0}, Case{5, 4, 2, 16, 5, 0, 0, 0}, Case{7, 6, 2, 33, 7, 0, 3, 0},
                  Case{4, 8, 1, 64, 12, 8, 0, 0}, Case{1, 14, 2, 64, 100, 99, 0, 0}, Case{9, 4, 4, 80, 9, 0, 4, 50},
                  Case{33, 2, 1, 128, 40, 7, 16, 30}, Case{3, 3, 3, 7, 20, 2, 0, 0}, Case{70, 4, 2, 64, 70, 0, 0, 0},
-                 Case{1, 8, 4, 256, 300, 299, 128, 20}, Case{6, 4, 2, 256, 13, 7, 5, 0}}) {
+                 Case{1, 8, 4, 256, 300, 299, 128, 20}, Case{6, 4, 2, 256, 13, 7, 5, 0},
+                 Case{1, 4, 2, 33, 50, 49, 7, 30}, Case{1, 6, 3, 96, 40, 21, 0, 0}}) {
     SCOPED_TRACE("T=" + std::to_string(c.T) + " H=" + std::to_string(c.H) + " Hkv=" + std::to_string(c.Hkv) +
                  " D=" + std::to_string(c.D) + " S=" + std::to_string(c.S) + " pos0=" + std::to_string(c.pos0) +
                  " window=" + std::to_string(c.window) + " softcap=" + std::to_string(c.softcap));
