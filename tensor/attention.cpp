@@ -330,8 +330,10 @@ Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v, const AttnPa
     std::vector<float> w;
 #pragma omp for schedule(dynamic, 2)
     for (int64_t task = 0; task < blocks * H; ++task) {
-      // The heads of one block of query positions are adjacent tasks, so threads share the same keys in cache.
-      const int64_t i0 = (task / H) * kRows, h = task % H;
+      // Tasks run kv head by kv head (all query blocks of one, the group's heads adjacent), so a thread's keys and
+      // values stay in its L2: with one kv head per query head (Phi-3.5-mini) the heads' K/V do not fit together.
+      const int64_t hk = task / (blocks * group), rem = task % (blocks * group);
+      const int64_t i0 = (rem / group) * kRows, h = hk * group + rem % group;
       Rows b{};
       b.n = int(std::min<int64_t>(kRows, T - i0));
       for (int r = 0; r < b.n; ++r) b.row[r] = row(i0 + r, h);
