@@ -21,16 +21,12 @@ struct AttnShape {
 };
 constexpr AttnShape kShapes[] = {{"qwen2.5-0.5b", 14, 2, 64}, {"phi-3.5-mini", 32, 32, 96}};
 
-Tensor random(const slm::Shape& shape, uint64_t seed) {
-  Tensor t = Tensor::empty(shape);
-  fill_uniform(t, 1.0f, seed);
-  return t;
-}
-
 // One query (T = 1) at position S - 1 over S cached keys.
 void BM_decode(benchmark::State& state, AttnShape s) {
   const int64_t S = state.range(0);
-  Tensor q = random({1, s.H, s.D}, 1), k = random({S, s.Hkv, s.D}, 2), v = random({S, s.Hkv, s.D}, 3);
+  const Tensor q = random_tensor({1, s.H, s.D}, DType::F32, 1.0f, 1);
+  const Tensor k = random_tensor({S, s.Hkv, s.D}, DType::F32, 1.0f, 2);
+  const Tensor v = random_tensor({S, s.Hkv, s.D}, DType::F32, 1.0f, 3);
   AttnParams p;
   p.scale = 1.0f / std::sqrt(float(s.D));
   p.pos0 = S - 1;
@@ -47,7 +43,9 @@ void BM_decode(benchmark::State& state, AttnShape s) {
 // A causal prefill of T tokens from an empty cache.
 void BM_prefill(benchmark::State& state, AttnShape s) {
   const int64_t T = state.range(0);
-  Tensor q = random({T, s.H, s.D}, 4), k = random({T, s.Hkv, s.D}, 5), v = random({T, s.Hkv, s.D}, 6);
+  const Tensor q = random_tensor({T, s.H, s.D}, DType::F32, 1.0f, 4);
+  const Tensor k = random_tensor({T, s.Hkv, s.D}, DType::F32, 1.0f, 5);
+  const Tensor v = random_tensor({T, s.Hkv, s.D}, DType::F32, 1.0f, 6);
   AttnParams p;
   p.scale = 1.0f / std::sqrt(float(s.D));
   LoopClock clock;

@@ -76,6 +76,16 @@ inline __mmask16 tail_mask(int64_t n) {
   return n >= 16 ? __mmask16(0xffff) : n <= 0 ? __mmask16(0) : __mmask16((1u << n) - 1);
 }
 
+// 16 logits from their q·k sums: scale, then the optional soft-cap (CAP · tanh(l / CAP)).
+inline __m512 scaled_logits(__m512 dots, const AttnParams& p) {
+  __m512 l = _mm512_mul_ps(dots, _mm512_set1_ps(p.scale));
+  if (p.softcap > 0.0f) {
+    const __m512 cap = _mm512_set1_ps(p.softcap);
+    l = _mm512_mul_ps(simd::tanh_ps(_mm512_div_ps(l, cap)), cap);
+  }
+  return l;
+}
+
 // w[0..n) = softcap(scale · q·k_j) for keys lo..hi; returns their max. Four 16-key chains share each q[d].
 float row_logits(const Row& r, int64_t S, int64_t D, const AttnParams& p, float* w) {
   const int64_t n = r.hi - r.lo + 1;
@@ -91,11 +101,7 @@ float row_logits(const Row& r, int64_t S, int64_t D, const AttnParams& p, float*
         acc[c] = _mm512_fmadd_ps(qd, _mm512_maskz_loadu_ps(m[c], kt + d * S + 16 * c), acc[c]);
     }
     for (int c = 0; c < 4; ++c) {
-      __m512 l = _mm512_mul_ps(acc[c], _mm512_set1_ps(p.scale));
-      if (p.softcap > 0.0f) {
-        const __m512 cap = _mm512_set1_ps(p.softcap);
-        l = _mm512_mul_ps(simd::tanh_ps(_mm512_div_ps(l, cap)), cap);
-      }
+      const __m512 l = scaled_logits(acc[c], p);
       _mm512_mask_storeu_ps(w + j0 + 16 * c, m[c], l);
       vmax = _mm512_mask_max_ps(vmax, m[c], vmax, l);
     }
@@ -121,11 +127,7 @@ float row_logits_direct(const Row& r, int64_t stride, int64_t D, const AttnParam
   __m512 vmax = _mm512_set1_ps(-INFINITY);
   for (int64_t j = 0; j < n; j += 16) {
     const __mmask16 m = tail_mask(n - j);
-    __m512 l = _mm512_mul_ps(_mm512_maskz_loadu_ps(m, w + j), _mm512_set1_ps(p.scale));
-    if (p.softcap > 0.0f) {
-      const __m512 cap = _mm512_set1_ps(p.softcap);
-      l = _mm512_mul_ps(simd::tanh_ps(_mm512_div_ps(l, cap)), cap);
-    }
+    const __m512 l = scaled_logits(_mm512_maskz_loadu_ps(m, w + j), p);
     _mm512_mask_storeu_ps(w + j, m, l);
     vmax = _mm512_mask_max_ps(vmax, m, vmax, l);
   }
@@ -203,12 +205,7 @@ void rows_logits(const Rows& b, int64_t S, int64_t D, const AttnParams& p, float
     for (int r = 0; r < R; ++r)
 #pragma GCC unroll 4
       for (int c = 0; c < 4; ++c) {
-        __m512 l = _mm512_mul_ps(acc[r][c], _mm512_set1_ps(p.scale));
-        if (p.softcap > 0.0f) {
-          const __m512 cap = _mm512_set1_ps(p.softcap);
-          l = _mm512_mul_ps(simd::tanh_ps(_mm512_div_ps(l, cap)), cap);
-        }
-        _mm512_mask_storeu_ps(w + r * ld + j0 + 16 * c, m[c], l);
+        _mm512_mask_storeu_ps(w + r * ld + j0 + 16 * c, m[c], scaled_logits(acc[r][c], p));
       }
   }
 }
