@@ -228,6 +228,12 @@ void parse_layers_and_window(const json& j, const Reader& r, ModelConfig& c) {
     for (auto& t : c.layer_types) t = LayerType::FullAttention;
 }
 
+// A rope dict's rope_theta defaults to the top-level one. Anything but an object is left as it is, for
+// parse_rope to reject with a clear error (indexing a boolean or number would throw json's type_error).
+void with_theta(json& rope, double theta) {
+  if (rope.is_object() && !rope.contains("rope_theta")) rope["rope_theta"] = theta;
+}
+
 void parse_rope_all(const json& j, const Reader& r, ModelConfig& c) {
   const bool gemma3 = c.model_type == "gemma3_text";
   const double top_partial = r.number("partial_rotary_factor", 1.0);
@@ -246,9 +252,12 @@ void parse_rope_all(const json& j, const Reader& r, ModelConfig& c) {
     } else if (rp) {
       full = *rp;  // a single dict applies to the global layers (Gemma3TextConfig.convert_rope_params_to_dict)
     }
-    if (r.present("rope_scaling")) full.update(j["rope_scaling"]);
-    if (!full.contains("rope_theta")) full["rope_theta"] = theta;
-    if (!slide.contains("rope_theta")) slide["rope_theta"] = r.number("rope_local_base_freq", 10000.0);
+    if (r.present("rope_scaling")) {
+      if (!j["rope_scaling"].is_object()) r.fail("rope_scaling", "must be an object, got " + j["rope_scaling"].dump());
+      if (full.is_object()) full.update(j["rope_scaling"]);
+    }
+    with_theta(full, theta);
+    with_theta(slide, r.number("rope_local_base_freq", 10000.0));
     c.rope_full = parse_rope(full, "rope_parameters.full_attention", r.origin, c, theta, top_partial, top_orig);
     c.rope_sliding = parse_rope(slide, "rope_parameters.sliding_attention", r.origin, c, theta, top_partial, top_orig);
     return;
@@ -256,7 +265,7 @@ void parse_rope_all(const json& j, const Reader& r, ModelConfig& c) {
   json one = json::object();
   if (rp) one = *rp;
   else if (r.present("rope_scaling")) one = j["rope_scaling"];
-  if (!one.contains("rope_theta")) one["rope_theta"] = theta;
+  with_theta(one, theta);
   c.rope_full = parse_rope(one, rp ? "rope_parameters" : "rope_scaling", r.origin, c, theta, top_partial, top_orig);
   c.rope_sliding = c.rope_full;
 }

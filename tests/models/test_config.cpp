@@ -88,6 +88,17 @@ TEST(Config, MalformedInputsGiveClearErrors) {
   j = base("phi3");
   j["rope_scaling"] = {{"type", "longrope"}, {"short_factor", {1.0}}, {"long_factor", {1.0}}};
   EXPECT_NE(error_of(j).find("short_factor"), std::string::npos);
+  // Rope dicts that are not objects (found by fuzz_config: json's type_error escaped instead of slm::Error).
+  for (const char* family : {"llama", "gemma3_text"})
+    for (const char* field : {"rope_parameters", "rope_scaling"}) {
+      SCOPED_TRACE(std::string(family) + " " + field);
+      j = base(family);
+      j[field] = false;
+      EXPECT_NE(error_of(j).find("must be an object"), std::string::npos);
+    }
+  j = base("gemma3_text");
+  j["rope_parameters"] = {{"sliding_attention", 3}};
+  EXPECT_NE(error_of(j).find("sliding_attention' must be an object"), std::string::npos);
 }
 
 TEST(Config, QwenSlidingWindowOnlyWhenEnabled) {
