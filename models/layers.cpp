@@ -70,6 +70,7 @@ ag::Var self_attention(const ag::Var& q, const ag::Var& k, const ag::Var& v, con
   p.window = s.window;
   p.softcap = s.softcap;
   p.segments = pass.segments;
+  p.bf16 = s.bf16;
   ag::Var out = ag::attention(q3, k3, ag::reshape(v, {T, s.Hkv, s.D}), p);
   return ag::reshape(out, {T, s.H * s.D});
 }

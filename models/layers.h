@@ -25,6 +25,7 @@ struct AttnSpec {
   float scale = 1.0f;   // applied to q·k
   int64_t window = 0;   // 0: full causal
   float softcap = 0.0f; // 0: none
+  bool bf16 = false;     // training attention's products in bf16 (ComputeMode::BF16; TrainAttnParams::bf16)
 };
 
 // Grows every layer of `cache` to hold at least `needed` positions (keeps contents).

@@ -121,6 +121,7 @@ AttnSpec LlamaModel::attn_spec(int64_t l) const {
   s.scale = float(1.0 / std::sqrt(double(c.head_dim)));
   s.window = c.layer_types[size_t(l)] == LayerType::SlidingAttention ? c.sliding_window : 0;
   s.softcap = c.attn_logit_softcapping;
+  s.bf16 = mode_ == ComputeMode::BF16;
   return s;
 }
 

@@ -57,6 +57,9 @@ struct TrainAttnParams {
   int64_t window = 0;
   float softcap = 0.0f;
   Tensor segments;  // (T) I32 or undefined
+  // bf16 products with f32 accumulation on AMX tiles where the CPU has them (tensor/grad_attention_amx.h:
+  // q, k, v, dout, the probabilities and d(q·k) rounded to bf16 before their products); f32 elsewhere.
+  bool bf16 = false;
 };
 // Returns out (T, H, D); writes lse (T, H) f32 = log Σ_j exp(masked logits) for the backward pass.
 // Tiled: no (T, T) matrix is formed (a 32-row scratch per thread).

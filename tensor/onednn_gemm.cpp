@@ -10,6 +10,7 @@
 
 #include "tensor/dtype.h"
 #include "tensor/error.h"
+#include "tensor/simd_math.h"
 
 namespace slm::detail {
 
@@ -146,24 +147,11 @@ void frozen_register(const void* data, size_t bytes, bool add) {
 
 namespace {
 
-#if defined(__AVX512F__)
-// 16 lanes of f32_to_bf16 (dtype.h): round to nearest even, NaN kept quiet.
-inline __m256i bf16x16(__m512 v) {
-  const __m512i u = _mm512_castps_si512(v);
-  const __m512i lsb = _mm512_and_si512(_mm512_srli_epi32(u, 16), _mm512_set1_epi32(1));
-  const __m512i r = _mm512_srli_epi32(_mm512_add_epi32(u, _mm512_add_epi32(lsb, _mm512_set1_epi32(0x7fff))), 16);
-  const __mmask16 nan = _mm512_cmpgt_epu32_mask(_mm512_and_si512(u, _mm512_set1_epi32(0x7fffffff)),
-                                                _mm512_set1_epi32(0x7f800000));
-  const __m512i q = _mm512_or_si512(_mm512_srli_epi32(u, 16), _mm512_set1_epi32(0x40));
-  return _mm512_cvtepi32_epi16(_mm512_mask_mov_epi32(r, nan, q));
-}
-#endif
-
 void round_row(const float* x, int64_t n, uint16_t* d) {
   int64_t j = 0;
 #if defined(__AVX512F__)
   for (; j + 16 <= n; j += 16)
-    _mm256_storeu_si256(reinterpret_cast<__m256i*>(d + j), bf16x16(_mm512_loadu_ps(x + j)));
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(d + j), simd::bf16x16(_mm512_loadu_ps(x + j)));
 #endif
   for (; j < n; ++j) d[j] = f32_to_bf16(x[j]);
 }

@@ -1,4 +1,4 @@
-// AVX-512 exp and tanh for 16 f32 lanes, used by the elementwise and attention fast paths.
+// AVX-512 exp and tanh for 16 f32 lanes (and f32 -> bf16 rounding), used by the elementwise and attention fast paths.
 // Cephes-style: exp by n·ln2 range reduction (ln2 split in two) and a degree-6 polynomial, scaled with
 // vscalefps (inf / 0 / denormals come out right); tanh by an odd polynomial for |x| < 0.625 and
 // 1 - 2 / (exp(2|x|) + 1) above. Both stay within 1.25 ulp of the exact value (tests/tensor/test_simd_math.cpp),
@@ -47,6 +47,19 @@ inline __m512 tanh_ps(__m512 x) {
   __mmask16 is_small = _mm512_cmp_ps_mask(ax, _mm512_set1_ps(0.625f), _CMP_LT_OQ);
   return _mm512_mask_blend_ps(is_small, big, small);
 }
+
+// 16 lanes of dtype.h's f32_to_bf16 (round to nearest even, NaN kept quiet), each bf16 in the low half of a
+// 32-bit lane; bf16x16 narrows them to 16 packed halves.
+inline __m512i bf16_bits_epi32(__m512 v) {
+  const __m512i u = _mm512_castps_si512(v);
+  const __m512i lsb = _mm512_and_si512(_mm512_srli_epi32(u, 16), _mm512_set1_epi32(1));
+  const __m512i r = _mm512_srli_epi32(_mm512_add_epi32(u, _mm512_add_epi32(lsb, _mm512_set1_epi32(0x7fff))), 16);
+  const __mmask16 nan = _mm512_cmpgt_epu32_mask(_mm512_and_si512(u, _mm512_set1_epi32(0x7fffffff)),
+                                                _mm512_set1_epi32(0x7f800000));
+  const __m512i q = _mm512_or_si512(_mm512_srli_epi32(u, 16), _mm512_set1_epi32(0x40));
+  return _mm512_mask_mov_epi32(r, nan, q);
+}
+inline __m256i bf16x16(__m512 v) { return _mm512_cvtepi32_epi16(bf16_bits_epi32(v)); }
 
 }  // namespace slm::simd
 #endif

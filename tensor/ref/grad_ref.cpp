@@ -144,7 +144,7 @@ DArray rope_vjp(const DArray& dy, const DRope& t) { return rope_pairs(dy, t, tru
 
 // ---- attention ------------------------------------------------------------------------------------
 DAttnParams attn_params(const TrainAttnParams& p) {
-  return DAttnParams{double(p.scale), double(p.softcap), p.window, to_ids(p.segments)};
+  return DAttnParams{double(p.scale), double(p.softcap), p.window, to_ids(p.segments), p.bf16};
 }
 
 bool attn_visible(const DAttnParams& p, int64_t i, int64_t j) {
@@ -170,6 +170,14 @@ double raw_logit(const DArray& q, const DArray& k, const AttnDims& a, const DAtt
   return dot * p.scale;
 }
 
+// What a product reads: x itself, or x rounded to bf16 in bf16 mode.
+double operand(double x, const DAttnParams& p) { return p.bf16 ? double(round_bf16(float(x))) : x; }
+DArray operands(const DArray& x, const DAttnParams& p) {
+  DArray r = x;
+  for (double& e : r.v) e = operand(e, p);
+  return r;
+}
+
 double capped(double z, double cap) { return cap > 0.0 ? cap * std::tanh(z / cap) : z; }
 
 // Probabilities of row (i, h) over all keys (0 where masked); returns the row's log-sum-exp.
@@ -189,7 +197,8 @@ double row_probs(const DArray& q, const DArray& k, const AttnDims& a, const DAtt
 
 }  // namespace
 
-AttnFwd attention_train_fwd(const DArray& q, const DArray& k, const DArray& v, const DAttnParams& p) {
+AttnFwd attention_train_fwd(const DArray& q_in, const DArray& k_in, const DArray& v_in, const DAttnParams& p) {
+  const DArray q = operands(q_in, p), k = operands(k_in, p), v = operands(v_in, p);
   const AttnDims a = dims(q, k);
   AttnFwd f{DArray({a.T, a.H, a.D}), DArray({a.T, a.H})};
   std::vector<double> prob;
@@ -199,28 +208,35 @@ AttnFwd attention_train_fwd(const DArray& q, const DArray& k, const DArray& v, c
       f.lse[i * a.H + h] = row_probs(q, k, a, p, i, h, prob);
       for (int64_t j = 0; j < a.T; ++j)
         for (int64_t d = 0; d < a.D; ++d)
-          f.out[(i * a.H + h) * a.D + d] += prob[size_t(j)] * v[(j * a.Hkv + hk) * a.D + d];
+          f.out[(i * a.H + h) * a.D + d] += operand(prob[size_t(j)], p) * v[(j * a.Hkv + hk) * a.D + d];
     }
   }
   return f;
 }
 
-AttnGrads attention_train_vjp(const DArray& dout, const DArray& q, const DArray& k, const DArray& v,
+AttnGrads attention_train_vjp(const DArray& dout, const DArray& q_in, const DArray& k_in, const DArray& v_in,
                               const DAttnParams& p) {
+  const DArray q = operands(q_in, p), k = operands(k_in, p), v = operands(v_in, p), dr = operands(dout, p);
   const AttnDims a = dims(q, k);
+  // bf16 mode: Σ_j p_j dp_j is taken as the kernels take it, dout · out with the forward's rounded probabilities.
+  const DArray out = p.bf16 ? attention_train_fwd(q_in, k_in, v_in, p).out : DArray();
   AttnGrads g{DArray(q.shape), DArray(k.shape), DArray(v.shape)};
   std::vector<double> prob, dp(size_t(a.T));
   for (int64_t h = 0; h < a.H; ++h) {
     const int64_t hk = h / (a.H / a.Hkv);
     for (int64_t i = 0; i < a.T; ++i) {
       row_probs(q, k, a, p, i, h, prob);
-      const double* dyi = &dout.v[size_t((i * a.H + h) * a.D)];
+      const double* dyi = &dr.v[size_t((i * a.H + h) * a.D)];
       double pdp = 0.0;  // Σ_j p_j dp_j
       for (int64_t j = 0; j < a.T; ++j) {
         double s = 0.0;
         for (int64_t d = 0; d < a.D; ++d) s += dyi[d] * v[(j * a.Hkv + hk) * a.D + d];
         dp[size_t(j)] = s;
         pdp += prob[size_t(j)] * s;
+      }
+      if (p.bf16) {
+        pdp = 0.0;
+        for (int64_t d = 0; d < a.D; ++d) pdp += dout[(i * a.H + h) * a.D + d] * out[(i * a.H + h) * a.D + d];
       }
       for (int64_t j = 0; j < a.T; ++j) {
         if (!attn_visible(p, i, j)) continue;
@@ -229,11 +245,12 @@ AttnGrads attention_train_vjp(const DArray& dout, const DArray& q, const DArray&
           const double th = std::tanh(raw_logit(q, k, a, p, i, j, h) / p.softcap);
           dz *= 1.0 - th * th;
         }
-        dz *= p.scale;  // d loss / d (q·k)
+        dz = operand(dz * p.scale, p);  // d loss / d (q·k)
+        const double pj = operand(prob[size_t(j)], p);
         for (int64_t d = 0; d < a.D; ++d) {
           g.dq[(i * a.H + h) * a.D + d] += dz * k[(j * a.Hkv + hk) * a.D + d];
           g.dk[(j * a.Hkv + hk) * a.D + d] += dz * q[(i * a.H + h) * a.D + d];
-          g.dv[(j * a.Hkv + hk) * a.D + d] += prob[size_t(j)] * dyi[d];
+          g.dv[(j * a.Hkv + hk) * a.D + d] += pj * dyi[d];
         }
       }
     }

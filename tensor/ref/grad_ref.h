@@ -63,6 +63,9 @@ struct DAttnParams {
   double scale = 1.0, softcap = 0.0;
   int64_t window = 0;
   std::vector<int32_t> segments;  // (T) or empty for one sequence
+  // TrainAttnParams::bf16 on AMX: q, k, v, dout, the probabilities and d(q·k) rounded to bf16 where the kernels'
+  // products read them; every sum stays double.
+  bool bf16 = false;
 };
 DAttnParams attn_params(const TrainAttnParams& p);
 bool attn_visible(const DAttnParams& p, int64_t i, int64_t j);

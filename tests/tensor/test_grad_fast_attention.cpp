@@ -3,6 +3,8 @@
 // the forward also against ops.h's inference attention() for one sequence.
 #include <cmath>
 
+#include "tensor/grad_attention_amx.h"
+
 #include "grad_test_util.h"
 
 using namespace slm;
@@ -26,8 +28,12 @@ std::vector<int32_t> runs(std::initializer_list<int64_t> lens) {
   return s;
 }
 
-void check_case(const Case& c) {
-  SCOPED_TRACE(c.name);
+// bf16: TrainAttnParams::bf16, checked against the reference that rounds where the AMX kernels round (on a CPU
+// without AMX the flag falls back to f32 and the f32 reference and tolerances apply).
+void check_case(const Case& c, bool bf16 = false) {
+  SCOPED_TRACE(c.name + (bf16 ? " bf16" : ""));
+  const bool amx = bf16 && detail::amx_attention_available();
+  const double tol_out = amx ? 4e-4 : 1e-5, tol_lse = amx ? 1e-5 : 1e-6, tol_grad = amx ? 2e-3 : 2e-5;
   const uint32_t seed = uint32_t(c.T * 31 + c.D);
   Tensor q = random_f32({c.T, c.H, c.D}, seed, -1.5f, 1.5f), k = random_f32({c.T, c.Hkv, c.D}, seed + 1, -1.5f, 1.5f);
   Tensor v = random_f32({c.T, c.Hkv, c.D}, seed + 2), dout = random_f32({c.T, c.H, c.D}, seed + 3);
@@ -36,19 +42,26 @@ void check_case(const Case& c) {
   p.window = c.window;
   p.softcap = c.softcap;
   if (!c.segments.empty()) p.segments = Tensor::from_i32(c.segments, {c.T});
+  p.bf16 = bf16;
   const ref::DAttnParams dp = ref::attn_params(p);
   ref::AttnFwd want = ref::attention_train_fwd(ref::to_double(q), ref::to_double(k), ref::to_double(v), dp);
   Tensor lse;
   Tensor out = attention_train(q, k, v, p, lse);
-  expect_close("attention_train out " + c.name, out, want.out, 1e-5);
-  expect_close("attention_train lse " + c.name, lse, want.lse, 1e-6);
+  expect_close("attention_train out " + c.name, out, want.out, tol_out);
+  expect_close("attention_train lse " + c.name, lse, want.lse, tol_lse);
+  if (amx) {  // the rounding really happened: f32 results would be ~1e-6 from the f32 reference
+    ref::DAttnParams f32 = dp;
+    f32.bf16 = false;
+    EXPECT_GT(rel_err(out, ref::attention_train_fwd(ref::to_double(q), ref::to_double(k), ref::to_double(v), f32).out),
+              1e-4);
+  }
   ref::AttnGrads g =
       ref::attention_train_vjp(ref::to_double(dout), ref::to_double(q), ref::to_double(k), ref::to_double(v), dp);
   Tensor dq, dk = random_f32(k.shape(), 99), dv;  // dk preallocated with garbage: must be overwritten
   attention_train_backward(dout, q, k, v, out, lse, p, dq, dk, dv);
-  expect_close("attention_train dq " + c.name, dq, g.dq, 2e-5);
-  expect_close("attention_train dk " + c.name, dk, g.dk, 2e-5);
-  expect_close("attention_train dv " + c.name, dv, g.dv, 2e-5);
+  expect_close("attention_train dq " + c.name, dq, g.dq, tol_grad);
+  expect_close("attention_train dk " + c.name, dk, g.dk, tol_grad);
+  expect_close("attention_train dv " + c.name, dv, g.dv, tol_grad);
 }
 
 }  // namespace
@@ -67,6 +80,18 @@ TEST(GradFastAttention, PackedSegmentsWindowGqaSoftcap) {
   check_case({"all, crossing tiles", 150, 4, 2, 80, 40, 20.0f, runs({70, 3, 77})});
   check_case({"long single", 200, 2, 1, 128, 0, 0.0f, {}});
   check_case({"window 1", 40, 2, 1, 16, 1, 0.0f, runs({20, 20})});
+}
+
+TEST(GradFastAttention, Bf16ProductsOnAmx) {
+  if (!detail::amx_attention_available()) std::printf("  no AMX here: bf16 falls back to f32\n");
+  check_case({"T=1", 1, 2, 1, 64, 0, 0.0f, {}}, true);
+  check_case({"T=37 D=80 gqa", 37, 4, 2, 80, 0, 0.0f, {}}, true);
+  check_case({"T=5 D=7", 5, 3, 1, 7, 0, 0.0f, {}}, true);
+  check_case({"segments from odd positions", 37, 4, 2, 64, 0, 0.0f, runs({5, 1, 20, 11})}, true);
+  check_case({"all, crossing tiles", 150, 4, 2, 80, 40, 20.0f, runs({70, 3, 77})}, true);
+  check_case({"window 7", 70, 2, 2, 16, 7, 0.0f, runs({33, 37})}, true);
+  check_case({"long single, D=128", 200, 2, 1, 128, 0, 0.0f, {}}, true);
+  check_case({"D=96 mha", 100, 3, 3, 96, 0, 0.0f, {}}, true);
 }
 
 TEST(GradFastAttention, ForwardMatchesInferenceAttention) {

@@ -1,0 +1,29 @@
+// attention_train and its backward on AMX tiles (tensor/grad_attention_amx.cpp): the products q·kᵀ, P·v, dO·vᵀ,
+// dS·k, dSᵀ·q and Pᵀ·dO in bf16 with f32 accumulation (16 × 16 f32 tiles, tdpbf16ps); the softmax, its
+// backward and every sum outside the tiles stay f32 (tensor/grad_attention_rows.h). Rounded to bf16: q, k, v,
+// dO, the probabilities P before P·v and Pᵀ·dO, and d(q·k) before dS·k and dSᵀ·q — where flash attention
+// rounds on GPUs. Internal to tensor/grad_attention.cpp, which takes this path for TrainAttnParams::bf16.
+#pragma once
+#include <cstdint>
+#include <vector>
+
+namespace slm::detail {
+
+struct AmxAttnShape {
+  int64_t T, H, Hkv, D;
+  float scale, cap;
+  int64_t window;
+  const std::vector<int64_t>* runs;  // segment boundaries: segment s is [runs[s], runs[s + 1])
+};
+
+// Built with AMX-BF16 (a native build on such a CPU) and the process may use the tiles.
+bool amx_attention_available();
+
+// out (T, H, D), lse (T, H), as attention_train.
+void attention_train_amx(const AmxAttnShape& c, const float* q, const float* k, const float* v, float* out,
+                         float* lse);
+// dq (T, H, D), dk / dv (T, Hkv, D) written (=); di (T, H) = Σ_d dout · out per row.
+void attention_train_backward_amx(const AmxAttnShape& c, const float* dout, const float* q, const float* k,
+                                  const float* v, const float* lse, const float* di, float* dq, float* dk, float* dv);
+
+}  // namespace slm::detail
