@@ -48,6 +48,7 @@ Tensor cached_attention(Tensor q, Tensor k, const Tensor& v, const RopeTable& ro
   p.pos0 = pos0;
   p.window = s.window;
   p.softcap = s.softcap;
+  p.bf16 = s.bf16;
   Tensor out = attention(q3, kc.narrow(0, 0, pos0 + T), vc.narrow(0, 0, pos0 + T), p);
   return out.reshape({T, s.H * s.D});
 }

@@ -13,6 +13,7 @@
 #include <cmath>
 #include <vector>
 
+#include "tensor/grad_attention_amx.h"
 #include "tensor/kernel_util.h"
 #include "tensor/ops.h"
 #include "tensor/simd_math.h"
@@ -305,6 +306,14 @@ Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v, const AttnPa
   const int64_t T = q.size(0), H = q.size(1), D = q.size(2), S = k.size(0), Hkv = k.size(1), group = H / Hkv;
   Tensor out = Tensor::empty({T, H, D});
   if (out.numel() == 0) return out;
+  if (p.bf16 && T > 1 && detail::amx_attention_available()) {
+    const std::vector<int64_t> runs = {0, T};
+    std::vector<float> lse(static_cast<size_t>(T * H));
+    detail::attention_train_amx(
+        detail::AmxAttnShape{T, H, Hkv, D, p.scale, p.softcap, p.window, &runs, S, p.pos0}, q.data<float>(),
+        k.data<float>(), v.data<float>(), out.data<float>(), lse.data());
+    return out;
+  }
 #ifdef __AVX512F__
   const bool in_place = T == 1;  // decode: one query reads the keys in place (row_logits_direct)
 #else

@@ -36,8 +36,9 @@ using bf16 = uint16_t;
 constexpr int64_t kRows = 32;  // query rows per block: two 16-row tiles
 constexpr int64_t kKeys = 32;  // keys per step: two 16-key tiles, and one bf16 k-step of 32
 
+// T queries (rows padded to Tq), S keys (padded to Tp), query i at position q0 + i; Dp features.
 struct Dims {
-  int64_t T, H, Hkv, D, group, Tp, Dp;
+  int64_t T, S, q0, H, Hkv, D, group, Tq, Tp, Dp;
   float scale, cap;
   int64_t window;
   const std::vector<int64_t>& runs;
@@ -45,8 +46,9 @@ struct Dims {
 };
 
 Dims dims(const AmxAttnShape& s) {
-  return Dims{s.T, s.H, s.Hkv, s.D, s.H / s.Hkv, (s.T + 31) / 32 * 32 + 32, (s.D + 31) / 32 * 32,
-              s.scale, s.cap, s.window, *s.runs};
+  const int64_t S = s.S > 0 ? s.S : s.T;
+  return Dims{s.T,          S,      s.q0,     s.H,     s.Hkv, s.D, s.H / s.Hkv, (s.T + 31) / 32 * 32 + 32,
+              (S + 31) / 32 * 32 + 32, (s.D + 31) / 32 * 32, s.scale, s.cap, s.window, *s.runs};
 }
 
 struct alignas(64) TileConfig {
@@ -119,30 +121,30 @@ inline void to_bf16_pairs(const float* x, const float* y, int64_t n, bf16* d) {
 // std::vectors of this size cost page faults and zeroing on every call (half the backward's time at T = 512).
 Tensor bf16_buffer(int64_t n) { return Tensor::empty({n}, DType::BF16); }
 
-// x (T, Hs, D) -> [Hs][Tp][Dp]: each (head, token) row in bf16, zero-padded.
+// Queries x (T, Hs, D) -> [Hs][Tq][Dp]: each (head, token) row in bf16, zero-padded.
 Tensor pack_rows(const float* x, int64_t Hs, const Dims& c) {
-  Tensor t = bf16_buffer(Hs * c.Tp * c.Dp);
+  Tensor t = bf16_buffer(Hs * c.Tq * c.Dp);
   bf16* out = t.data<bf16>();
 #pragma omp parallel for schedule(static)
   for (int64_t h = 0; h < Hs; ++h) {
     for (int64_t j = 0; j < c.T; ++j) {
       const float* src = x + (j * Hs + h) * c.D;
-      bf16* dst = out + (h * c.Tp + j) * c.Dp;
+      bf16* dst = out + (h * c.Tq + j) * c.Dp;
       for (int64_t d = 0; d < c.Dp; d += 16)
         _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst + d),
                             simd::bf16x16(_mm512_maskz_loadu_ps(lanes(c.D - d), src + d)));
     }
-    std::memset(out + (h * c.Tp + c.T) * c.Dp, 0, size_t((c.Tp - c.T) * c.Dp) * sizeof(bf16));
+    std::memset(out + (h * c.Tq + c.T) * c.Dp, 0, size_t((c.Tq - c.T) * c.Dp) * sizeof(bf16));
   }
   return t;
 }
 
-// x (T, Hs, D) -> [Hs][Dp][Tp]: transposed per head (A operand with the tokens as the reduction); 16 tokens of one
+// Queries x (T, Hs, D) -> [Hs][Dp][Tq]: transposed per head (A operand with the tokens as the reduction); 16 tokens of one
 // feature per gather.
 Tensor pack_cols(const float* x, int64_t Hs, const Dims& c) {
-  Tensor t = bf16_buffer(Hs * c.Dp * c.Tp);
+  Tensor t = bf16_buffer(Hs * c.Dp * c.Tq);
   bf16* out = t.data<bf16>();
-  const int64_t tblocks = c.Tp / 16;  // Tp is a multiple of 32
+  const int64_t tblocks = c.Tq / 16;  // Tq is a multiple of 32
   const __m512i stride = _mm512_mullo_epi32(_mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0),
                                             _mm512_set1_epi32(int(Hs * c.D)));
 #pragma omp parallel for collapse(2) schedule(static)
@@ -153,35 +155,35 @@ Tensor pack_cols(const float* x, int64_t Hs, const Dims& c) {
       for (int64_t d = 0; d < c.Dp; ++d) {
         __m512 v = _mm512_setzero_ps();
         if (d < c.D && m) v = _mm512_mask_i32gather_ps(v, m, stride, x + (t0 * Hs + h) * c.D + d, 4);
-        _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + (h * c.Dp + d) * c.Tp + t0), simd::bf16x16(v));
+        _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + (h * c.Dp + d) * c.Tq + t0), simd::bf16x16(v));
       }
     }
   return t;
 }
 
-// x (T, Hs, D) -> [Hs][Dp/2][Tp][2]: features in pairs (B operand of a product over features, tokens as columns).
+// Keys or values x (S, Hs, D) -> [Hs][Dp/2][Tp][2]: features in pairs (B operand of a product over features, tokens as columns).
 Tensor pack_feature_pairs(const float* x, int64_t Hs, const Dims& c) {
   Tensor t = Tensor::zeros({Hs * c.Dp * c.Tp}, DType::BF16);
   bf16* out = t.data<bf16>();
 #pragma omp parallel for collapse(2) schedule(static)
   for (int64_t h = 0; h < Hs; ++h)
-    for (int64_t j = 0; j < c.T; ++j) {
+    for (int64_t j = 0; j < c.S; ++j) {
       const float* src = x + (j * Hs + h) * c.D;
       for (int64_t d = 0; d < c.D; ++d) out[((h * (c.Dp / 2) + d / 2) * c.Tp + j) * 2 + (d & 1)] = f32_to_bf16(src[d]);
     }
   return t;
 }
 
-// x (T, Hs, D) -> [Hs][Tp/2][Dp][2]: tokens in pairs (B operand of a product over tokens, features as columns).
+// Keys or values x (S, Hs, D) -> [Hs][Tp/2][Dp][2]: tokens in pairs (B operand of a product over tokens, features as columns).
 Tensor pack_token_pairs(const float* x, int64_t Hs, const Dims& c) {
   Tensor t = Tensor::zeros({Hs * c.Tp * c.Dp}, DType::BF16);
   bf16* out = t.data<bf16>();
-  const int64_t pairs = (c.T + 1) / 2;
+  const int64_t pairs = (c.S + 1) / 2;
 #pragma omp parallel for collapse(2) schedule(static)
   for (int64_t h = 0; h < Hs; ++h)
     for (int64_t p = 0; p < pairs; ++p) {
       const float* x0 = x + (2 * p * Hs + h) * c.D;
-      const float* x1 = 2 * p + 1 < c.T ? x + ((2 * p + 1) * Hs + h) * c.D : nullptr;
+      const float* x1 = 2 * p + 1 < c.S ? x + ((2 * p + 1) * Hs + h) * c.D : nullptr;
       bf16* dst = out + (h * (c.Tp / 2) + p) * c.Dp * 2;
       for (int64_t d = 0; d < c.D; d += 16) {
         const __mmask16 m = lanes(c.D - d);
@@ -205,9 +207,9 @@ struct FwdScratch {
 
 void forward_block(const Dims& c, const FwdTask& b, const bf16* qb, const bf16* kd, const bf16* vk, float* out,
                    float* lse, FwdScratch& w) {
-  const int64_t hk = b.h / c.group, m = b.i1 - b.i0;
-  const int64_t ka = c.lo(b.i0, b.s0) / kKeys * kKeys, n = (b.i1 + kKeys - 1) / kKeys * kKeys - ka;
-  const bf16* a0 = qb + (b.h * c.Tp + b.i0) * c.Dp;
+  const int64_t hk = b.h / c.group, m = b.i1 - b.i0, p0 = c.q0 + b.i0;  // p0: the first row's position
+  const int64_t ka = c.lo(p0, b.s0) / kKeys * kKeys, n = (p0 + m + kKeys - 1) / kKeys * kKeys - ka;
+  const bf16* a0 = qb + (b.h * c.Tq + b.i0) * c.Dp;
   for (int64_t j = 0; j < n; j += kKeys) {  // S = Q Kᵀ: features are the reduction
     const bf16* b0 = kd + (hk * (c.Dp / 2) * c.Tp + ka + j) * 2;
     zero_2x2();
@@ -220,9 +222,9 @@ void forward_block(const Dims& c, const FwdTask& b, const bf16* qb, const bf16* 
       std::fill(pr, pr + n, bf16(0));
       continue;
     }
-    const int64_t i = b.i0 + r;
+    const int64_t i = b.i0 + r, pos = p0 + r;
     float* sr = w.s.data() + r * c.Tp;
-    lse[i * c.H + b.h] = attn::softmax_row(sr, n, c.lo(i, b.s0) - ka, i - ka, c.scale, c.cap);
+    lse[i * c.H + b.h] = attn::softmax_row(sr, n, c.lo(pos, b.s0) - ka, pos - ka, c.scale, c.cap);
     to_bf16(sr, n, pr);
   }
   for (int64_t d0 = 0; d0 < c.Dp; d0 += 32) {  // O = P V: keys are the reduction
@@ -250,8 +252,8 @@ struct BwdScratch {
 void backward_block(const Dims& c, const BwdOperands& a, int64_t h, int64_t i0, int64_t i1, int64_t s0, BwdScratch& w) {
   const int64_t hk = h / c.group, m = i1 - i0;
   std::fill(w.dq.begin(), w.dq.end(), 0.0f);
-  const bf16* q0 = a.qb + (h * c.Tp + i0) * c.Dp;
-  const bf16* o0 = a.ob + (h * c.Tp + i0) * c.Dp;
+  const bf16* q0 = a.qb + (h * c.Tq + i0) * c.Dp;
+  const bf16* o0 = a.ob + (h * c.Tq + i0) * c.Dp;
   for (int64_t kc = c.lo(i0, s0) / kKeys * kKeys; kc < i1; kc += kKeys) {
     if (c.window > 0 && i0 > kc + kKeys - 1 + c.window - 1) continue;  // no row of the block sees these keys
     const bf16* kd0 = a.kd + (hk * (c.Dp / 2) * c.Tp + kc) * 2;
@@ -288,16 +290,16 @@ void backward_block(const Dims& c, const BwdOperands& a, int64_t h, int64_t i0, 
     }
     // dKᵀ += Qᵀ dS and dVᵀ += dOᵀ P (this block's queries are the reduction).
     for (int64_t d0 = 0; d0 < c.Dp; d0 += 32) {
-      const int64_t row = (h * c.Dp + d0) * c.Tp;
+      const int64_t row = (h * c.Dp + d0) * c.Tp, qrow = (h * c.Dp + d0) * c.Tq;
       float* dk = a.dkt + row + kc;
       load_2x2(dk, c.Tp);
-      const bf16* qt0 = a.qt + row + i0;
-      mac_2x2(qt0, qt0 + 16 * c.Tp, c.Tp * 2, w.ds_pairs.data(), w.ds_pairs.data() + 32, kKeys * 4, 1, 0, 0);
+      const bf16* qt0 = a.qt + qrow + i0;
+      mac_2x2(qt0, qt0 + 16 * c.Tq, c.Tq * 2, w.ds_pairs.data(), w.ds_pairs.data() + 32, kKeys * 4, 1, 0, 0);
       store_2x2(dk, c.Tp);
       float* dv = a.dvt + row + kc;
       load_2x2(dv, c.Tp);
-      const bf16* ot0 = a.ot + row + i0;
-      mac_2x2(ot0, ot0 + 16 * c.Tp, c.Tp * 2, w.p_pairs.data(), w.p_pairs.data() + 32, kKeys * 4, 1, 0, 0);
+      const bf16* ot0 = a.ot + qrow + i0;
+      mac_2x2(ot0, ot0 + 16 * c.Tq, c.Tq * 2, w.p_pairs.data(), w.p_pairs.data() + 32, kKeys * 4, 1, 0, 0);
       store_2x2(dv, c.Tp);
     }
   }
@@ -335,7 +337,7 @@ void attention_train_amx(const AmxAttnShape& shape, const float* q, const float*
     for (int64_t i0 = c.runs[s]; i0 < c.runs[s + 1]; i0 += kRows)
       for (int64_t h = 0; h < c.H; ++h) {
         const int64_t i1 = std::min(c.runs[s + 1], i0 + kRows);
-        tasks.push_back(FwdTask{h, i0, i1, c.runs[s], (i1 - c.lo(i0, c.runs[s])) * (i1 - i0)});
+        tasks.push_back(FwdTask{h, i0, i1, c.runs[s], (c.q0 + i1 - c.lo(c.q0 + i0, c.runs[s])) * (i1 - i0)});
       }
   std::stable_sort(tasks.begin(), tasks.end(), [](const FwdTask& x, const FwdTask& y) { return x.cost > y.cost; });
 #pragma omp parallel
@@ -353,6 +355,7 @@ void attention_train_backward_amx(const AmxAttnShape& shape, const float* dout, 
                                   const float* v, const float* lse, const float* di, float* dq, float* dk,
                                   float* dv) {
   const Dims c = dims(shape);
+  SLM_CHECK(c.S == c.T && c.q0 == 0, "[tensor] attention_train_backward: the AMX backward takes training shapes");
   const Tensor qb = pack_rows(q, c.H, c), qt = pack_cols(q, c.H, c), ob = pack_rows(dout, c.H, c),
                ot = pack_cols(dout, c.H, c), kd = pack_feature_pairs(k, c.Hkv, c), kt = pack_token_pairs(k, c.Hkv, c),
                vd = pack_feature_pairs(v, c.Hkv, c);

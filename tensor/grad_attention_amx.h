@@ -14,15 +14,18 @@ struct AmxAttnShape {
   float scale, cap;
   int64_t window;
   const std::vector<int64_t>* runs;  // segment boundaries: segment s is [runs[s], runs[s + 1])
+  // Inference prefill over a KV cache (forward only): S keys, query i at position q0 + i, one segment from key 0.
+  // Training: S = T, q0 = 0.
+  int64_t S = 0, q0 = 0;
 };
 
 // Built with AMX-BF16 (a native build on such a CPU) and the process may use the tiles.
 bool amx_attention_available();
 
-// out (T, H, D), lse (T, H), as attention_train.
+// out (T, H, D), lse (T, H), as attention_train; also the prefill of attention() (q0 > 0, S keys).
 void attention_train_amx(const AmxAttnShape& c, const float* q, const float* k, const float* v, float* out,
                          float* lse);
-// dq (T, H, D), dk / dv (T, Hkv, D) written (=); di (T, H) = Σ_d dout · out per row.
+// dq (T, H, D), dk / dv (T, Hkv, D) written (=); di (T, H) = Σ_d dout · out per row. Training shapes only.
 void attention_train_backward_amx(const AmxAttnShape& c, const float* dout, const float* q, const float* k,
                                   const float* v, const float* lse, const float* di, float* dq, float* dk, float* dv);
 

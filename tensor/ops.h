@@ -120,6 +120,10 @@ struct AttnParams {
   int64_t pos0 = 0;
   int64_t window = 0;
   float softcap = 0.0f;
+  // A prefill (T > 1) with bf16 products on AMX tiles where the CPU has them (the training forward,
+  // tensor/grad_attention_amx.h: q, k, v and the probabilities rounded to bf16, f32 sums); f32 otherwise and for
+  // a single query, whose step is bound by reading the cache.
+  bool bf16 = false;
 };
 Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v, const AttnParams& p);
 Tensor attention_ref(const Tensor& q, const Tensor& k, const Tensor& v, const AttnParams& p);

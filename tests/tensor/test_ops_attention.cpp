@@ -70,6 +70,34 @@ TEST(Attention, MatchesReference) {
   }
 }
 
+// bf16 prefill (AMX where the CPU has it): a chunk of queries at pos0 over a cache gives the rows a prefill of the
+// whole sequence from position 0 gives (the forward of attention_train, itself checked against the rounding
+// reference in test_grad_fast_attention.cpp); and stays near the f32 reference (bf16 operands: ~1e-2).
+TEST(Attention, Bf16PrefillChunkMatchesTheWholePrefill) {
+  struct Case {
+    int64_t T, H, Hkv, D, pos0, window;
+    float softcap;
+  };
+  for (Case c : {Case{5, 4, 2, 16, 3, 0, 0}, Case{40, 4, 2, 64, 37, 0, 0}, Case{33, 2, 1, 128, 70, 16, 30},
+                 Case{64, 6, 3, 96, 64, 0, 0}, Case{2, 4, 4, 80, 1, 5, 0}}) {
+    SCOPED_TRACE("T=" + std::to_string(c.T) + " D=" + std::to_string(c.D) + " pos0=" + std::to_string(c.pos0));
+    const int64_t S = c.pos0 + c.T;
+    const uint32_t seed = uint32_t(c.T * 17 + c.D);
+    Tensor q_all = random_f32({S, c.H, c.D}, seed, -2, 2);
+    Tensor k = random_f32({S + 9, c.Hkv, c.D}, seed + 1, -2, 2);  // a cache with room beyond the chunk
+    Tensor v = random_f32({S + 9, c.Hkv, c.D}, seed + 2);
+    AttnParams whole{float(1.0 / std::sqrt(double(c.D))), 0, c.window, c.softcap, true};
+    AttnParams chunk = whole;
+    chunk.pos0 = c.pos0;
+    Tensor q = q_all.narrow(0, c.pos0, c.T).contiguous();
+    Tensor got = attention(q, k.narrow(0, 0, S), v.narrow(0, 0, S), chunk);
+    Tensor want = attention(q_all, k.narrow(0, 0, S), v.narrow(0, 0, S), whole).narrow(0, c.pos0, c.T).contiguous();
+    EXPECT_LE(max_abs_diff(got, want), 1e-6);
+    chunk.bf16 = false;
+    EXPECT_LE(max_abs_diff(got, attention_ref(q, k.narrow(0, 0, S), v.narrow(0, 0, S), chunk)), 3e-2);
+  }
+}
+
 TEST(Attention, KeysOutsideTheWindowOrFutureAreIgnored) {
   // Changing a masked key (future, or older than the window) must not change the output.
   Tensor q = random_f32({4, 2, 8}, 3), k = random_f32({10, 1, 8}, 4), v = random_f32({10, 1, 8}, 5);
