@@ -306,7 +306,7 @@ Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v, const AttnPa
   const int64_t T = q.size(0), H = q.size(1), D = q.size(2), S = k.size(0), Hkv = k.size(1), group = H / Hkv;
   Tensor out = Tensor::empty({T, H, D});
   if (out.numel() == 0) return out;
-  if (p.bf16 && T > 1 && detail::amx_attention_available()) {
+  if (p.bf16 && T > 1 && detail::amx_attention_available(D)) {
     const std::vector<int64_t> runs = {0, T};
     std::vector<float> lse(static_cast<size_t>(T * H));
     detail::attention_train_amx(

@@ -157,7 +157,7 @@ Tensor attention_train(const Tensor& q, const Tensor& k, const Tensor& v, const 
     std::memset(lse.raw(), 0, lse.nbytes());  // unused: nothing to attend to
     return out;
   }
-  if (p.bf16 && detail::amx_attention_available()) {
+  if (p.bf16 && detail::amx_attention_available(c.D)) {
     detail::attention_train_amx(amx_shape(c), q.data<float>(), k.data<float>(), v.data<float>(), out.data<float>(),
                                 lse.data<float>());
     return out;
@@ -274,7 +274,7 @@ void attention_train_backward(const Tensor& dout, const Tensor& q, const Tensor&
     std::memset(dq.raw(), 0, dq.nbytes());
     return;
   }
-  if (p.bf16 && detail::amx_attention_available()) {
+  if (p.bf16 && detail::amx_attention_available(c.D)) {
     const std::vector<float> di = row_dots(dout, out, c);
     detail::attention_train_backward_amx(amx_shape(c), dout.data<float>(), q.data<float>(), k.data<float>(),
                                          v.data<float>(), lse.data<float>(), di.data(), dq.data<float>(),

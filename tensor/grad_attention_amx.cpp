@@ -161,15 +161,31 @@ Tensor pack_cols(const float* x, int64_t Hs, const Dims& c) {
   return t;
 }
 
-// Keys or values x (S, Hs, D) -> [Hs][Dp/2][Tp][2]: features in pairs (B operand of a product over features, tokens as columns).
+// Keys or values x (S, Hs, D) -> [Hs][Dp/2][Tp][2]: features in pairs (B operand of a product over features, tokens
+// as columns). 16 tokens at a time: their rows in bf16 (a u32 per feature pair), then one gather per pair writes
+// the 16 tokens' words contiguously.
 Tensor pack_feature_pairs(const float* x, int64_t Hs, const Dims& c) {
-  Tensor t = Tensor::zeros({Hs * c.Dp * c.Tp}, DType::BF16);
+  Tensor t = bf16_buffer(Hs * c.Dp * c.Tp);
   bf16* out = t.data<bf16>();
+  const int64_t P = c.Dp / 2, tblocks = c.Tp / 16;
+  const __m512i rows = _mm512_mullo_epi32(_mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0),
+                                          _mm512_set1_epi32(int(P)));
 #pragma omp parallel for collapse(2) schedule(static)
   for (int64_t h = 0; h < Hs; ++h)
-    for (int64_t j = 0; j < c.S; ++j) {
-      const float* src = x + (j * Hs + h) * c.D;
-      for (int64_t d = 0; d < c.D; ++d) out[((h * (c.Dp / 2) + d / 2) * c.Tp + j) * 2 + (d & 1)] = f32_to_bf16(src[d]);
+    for (int64_t tb = 0; tb < tblocks; ++tb) {
+      alignas(64) uint32_t words[16 * 128];  // 16 tokens × up to 128 pairs (D ≤ 256)
+      const int64_t t0 = tb * 16;
+      for (int64_t j = 0; j < 16; ++j) {
+        bf16* w = reinterpret_cast<bf16*>(words + j * P);
+        const float* src = x + ((t0 + j) * Hs + h) * c.D;
+        for (int64_t d = 0; d < c.Dp; d += 16) {
+          const __mmask16 m = t0 + j < c.S ? lanes(c.D - d) : __mmask16(0);
+          _mm256_storeu_si256(reinterpret_cast<__m256i*>(w + d), simd::bf16x16(_mm512_maskz_loadu_ps(m, src + d)));
+        }
+      }
+      for (int64_t p = 0; p < P; ++p)
+        _mm512_storeu_si512(out + ((h * P + p) * c.Tp + t0) * 2,
+                            _mm512_i32gather_epi32(rows, reinterpret_cast<const int*>(words + p), 4));
     }
   return t;
 }
@@ -307,26 +323,31 @@ void backward_block(const Dims& c, const BwdOperands& a, int64_t h, int64_t i0, 
     std::memcpy(a.dq + ((i0 + r) * c.H + h) * c.D, w.dq.data() + r * c.Dp, size_t(c.D) * sizeof(float));
 }
 
-// dst (T, Hkv, D) = Σ over the heads of each group of src (H, Dp, Tp), transposed back (16 tokens per scatter).
+// dst (T, Hkv, D) = Σ over the heads of each group of src (H, Dp, Tp), transposed back: per block of 16 tokens,
+// the features' sums (contiguous runs of 16 tokens) into a small buffer, then each token's row written whole.
 void sum_groups_transposed(const float* src, const Dims& c, float* dst) {
-  const __m512i stride = _mm512_mullo_epi32(_mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0),
-                                            _mm512_set1_epi32(int(c.Hkv * c.D)));
+  const int64_t tblocks = (c.T + 15) / 16;
 #pragma omp parallel for collapse(2) schedule(static)
   for (int64_t hk = 0; hk < c.Hkv; ++hk)
-    for (int64_t d = 0; d < c.D; ++d) {
-      const float* s0 = src + ((hk * c.group) * c.Dp + d) * c.Tp;
-      for (int64_t j = 0; j < c.T; j += 16) {
-        const __mmask16 m = lanes(c.T - j);
-        __m512 s = _mm512_maskz_loadu_ps(m, s0 + j);
-        for (int64_t g = 1; g < c.group; ++g) s = _mm512_add_ps(s, _mm512_maskz_loadu_ps(m, s0 + g * c.Dp * c.Tp + j));
-        _mm512_mask_i32scatter_ps(dst + (j * c.Hkv + hk) * c.D + d, m, stride, s, 4);
+    for (int64_t tb = 0; tb < tblocks; ++tb) {
+      alignas(64) float sums[256 * 16];  // D ≤ 256 features × 16 tokens
+      const int64_t t0 = tb * 16, n = std::min<int64_t>(16, c.T - t0);
+      for (int64_t d = 0; d < c.D; ++d) {
+        const float* s0 = src + ((hk * c.group) * c.Dp + d) * c.Tp + t0;
+        __m512 s = _mm512_loadu_ps(s0);  // Tp ≥ t0 + 16: padded columns
+        for (int64_t g = 1; g < c.group; ++g) s = _mm512_add_ps(s, _mm512_loadu_ps(s0 + g * c.Dp * c.Tp));
+        _mm512_store_ps(sums + d * 16, s);
+      }
+      for (int64_t j = 0; j < n; ++j) {
+        float* row = dst + ((t0 + j) * c.Hkv + hk) * c.D;
+        for (int64_t d = 0; d < c.D; ++d) row[d] = sums[d * 16 + j];
       }
     }
 }
 
 }  // namespace
 
-bool amx_attention_available() { return amx_bf16_usable(); }
+bool amx_attention_available(int64_t head_dim) { return head_dim <= 256 && amx_bf16_usable(); }
 
 void attention_train_amx(const AmxAttnShape& shape, const float* q, const float* k, const float* v, float* out,
                          float* lse) {
@@ -381,15 +402,15 @@ void attention_train_backward_amx(const AmxAttnShape& shape, const float* dout, 
 
 #else  // not built for AMX
 
-bool amx_attention_available() { return false; }
+bool amx_attention_available(int64_t) { return false; }
 
 void attention_train_amx(const AmxAttnShape&, const float*, const float*, const float*, float*, float*) {
-  throw Error("[tensor] attention_train: the AMX path is not built in (check amx_attention_available())");
+  throw Error("[tensor] attention_train: the AMX path is not built in (check amx_attention_available)");
 }
 
 void attention_train_backward_amx(const AmxAttnShape&, const float*, const float*, const float*, const float*,
                                   const float*, const float*, float*, float*, float*) {
-  throw Error("[tensor] attention_train_backward: the AMX path is not built in (check amx_attention_available())");
+  throw Error("[tensor] attention_train_backward: the AMX path is not built in (check amx_attention_available)");
 }
 
 #endif

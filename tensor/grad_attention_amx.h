@@ -19,8 +19,9 @@ struct AmxAttnShape {
   int64_t S = 0, q0 = 0;
 };
 
-// Built with AMX-BF16 (a native build on such a CPU) and the process may use the tiles.
-bool amx_attention_available();
+// Built with AMX-BF16 (a native build on such a CPU), the process may use the tiles, and head_dim ≤ 256 (the
+// kernels' per-block buffers; every supported family's head dim is).
+bool amx_attention_available(int64_t head_dim);
 
 // out (T, H, D), lse (T, H), as attention_train; also the prefill of attention() (q0 > 0, S keys).
 void attention_train_amx(const AmxAttnShape& c, const float* q, const float* k, const float* v, float* out,
