@@ -192,6 +192,7 @@ void forward_by_op(Bench& b, const std::vector<int32_t>& ids, KVCache& cache, do
   AttnParams ap;
   ap.scale = float(1.0 / std::sqrt(double(D)));
   ap.pos0 = pos0;
+  ap.bf16 = b.mode == ComputeMode::BF16;  // as LlamaModel::attn_spec
   for (int64_t l = 0; l < c.num_hidden_layers; ++l) {
     Tensor h, q, k, v, a, o, g, u, m, d;
     {
