@@ -1,7 +1,7 @@
-// Training attention on AMX tiles (see grad_attention_amx.h). Same tasks and masks as the f32 kernels in
-// tensor/grad_attention.cpp; what changes is who does the products:
+// Training attention, and a bf16 prefill's, on AMX tiles (see grad_attention_amx.h). Same tasks and masks as the
+// f32 kernels in tensor/grad_attention.cpp; what changes is who does the products:
 //   forward, per (head, block of 32 query rows): S = Q Kᵀ over the block's keys in 32-key steps, the f32 softmax
-//     of each row (softmax_row), P rounded to bf16, O = P V.
+//     of each row (softmax_row), P rounded to bf16, O = P V. A prefill's queries start at position q0 of S keys.
 //   backward, per head (so the head's dKᵀ / dVᵀ accumulators are its own), per block of 32 rows, per 32-key
 //     chunk: S = Q Kᵀ and dP = dO Vᵀ, then dS by grad_row in f32, then dQ += dS K, dKᵀ += Qᵀ dS, dVᵀ += dOᵀ P.
 // Tiles: C0..C3 = a 2 × 2 block of 16 × 16 f32 accumulators, A = tiles 4-5 (16 rows × 32 bf16), B = tiles 6-7
@@ -47,8 +47,8 @@ struct Dims {
 
 Dims dims(const AmxAttnShape& s) {
   const int64_t S = s.S > 0 ? s.S : s.T;
-  return Dims{s.T,          S,      s.q0,     s.H,     s.Hkv, s.D, s.H / s.Hkv, (s.T + 31) / 32 * 32 + 32,
-              (S + 31) / 32 * 32 + 32, (s.D + 31) / 32 * 32, s.scale, s.cap, s.window, *s.runs};
+  const int64_t Tq = (s.T + 31) / 32 * 32 + 32, Tp = (S + 31) / 32 * 32 + 32, Dp = (s.D + 31) / 32 * 32;
+  return Dims{s.T, S, s.q0, s.H, s.Hkv, s.D, s.H / s.Hkv, Tq, Tp, Dp, s.scale, s.cap, s.window, *s.runs};
 }
 
 struct alignas(64) TileConfig {

@@ -2,7 +2,8 @@
 // dS·k, dSᵀ·q and Pᵀ·dO in bf16 with f32 accumulation (16 × 16 f32 tiles, tdpbf16ps); the softmax, its
 // backward and every sum outside the tiles stay f32 (tensor/grad_attention_rows.h). Rounded to bf16: q, k, v,
 // dO, the probabilities P before P·v and Pᵀ·dO, and d(q·k) before dS·k and dSᵀ·q — where flash attention
-// rounds on GPUs. Internal to tensor/grad_attention.cpp, which takes this path for TrainAttnParams::bf16.
+// rounds on GPUs. Internal to the tensor core: tensor/grad_attention.cpp takes it for TrainAttnParams::bf16 and
+// tensor/attention.cpp for a bf16 prefill (AttnParams::bf16, T > 1).
 #pragma once
 #include <cstdint>
 #include <vector>
