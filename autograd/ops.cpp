@@ -186,6 +186,20 @@ CrossEntropy cross_entropy(const Var& logits, const Tensor& labels, float grad_s
   return ce;
 }
 
+Var take_rows(const Var& x, const Tensor& rows) {
+  Tensor y = slm::embedding(x.value(), rows);  // the embedding gather, x as the table
+  if (!must_record({&x})) return Var(std::move(y));
+  Var out = Var::tracked(std::move(y));
+  Tape::active()->record([xn = x.node(), yn = out.node(), shape = x.value().shape(), rows] {
+    Tensor dy = take_grad(yn);
+    if (!dy.defined()) return;
+    Tensor dx = Tensor::zeros(shape);
+    embedding_backward(dy, rows, dx);
+    accumulate_fresh(*xn, dx);
+  });
+  return out;
+}
+
 Var checkpoint(const std::function<Var(const Var&)>& f, const Var& x) {
   Tape* tape = Tape::active();
   if (!tape) return f(x);

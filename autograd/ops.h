@@ -57,6 +57,9 @@ Var narrow_cols(const Var& x, int64_t start, int64_t len);
 // count (tensor/grad_ops.h). While recording, seeds logits' gradient with grad_scale · ∂sum/∂logits —
 // computed in place over the logits buffer, which is dead afterwards — so Tape::backward can run next.
 CrossEntropy cross_entropy(const Var& logits, const Tensor& labels, float grad_scale);
+// Rows `rows` (I32 (n)) of x (T, C) -> (n, C), a gather; the backward scatters dy back into those rows (zero
+// elsewhere; a row listed twice gets both).
+Var take_rows(const Var& x, const Tensor& rows);
 
 // ---- trainable base weights (full training, e.g. pre-training the embedded tiny model) -------------------
 // The same ops with the weight (and bias) as Vars: a Var::param gets its gradient accumulated (+=), a constant

@@ -54,6 +54,20 @@ LoraObjective::~LoraObjective() { model_.set_adapters({}); }
 std::vector<NamedParam> LoraObjective::params() { return params_; }
 
 namespace {
+// The positions the loss counts (label != -100) and their labels; rows stays undefined when every position counts
+// (or none does: the head then runs as usual and every position is ignored), so the head runs on all of them.
+struct CountedRows {
+  Tensor rows, labels;
+};
+CountedRows counted_rows(const std::vector<int32_t>& labels) {
+  std::vector<int32_t> rows, kept;
+  for (size_t t = 0; t < labels.size(); ++t)
+    if (labels[t] != -100) rows.push_back(int32_t(t)), kept.push_back(labels[t]);
+  if (kept.empty() || kept.size() == labels.size())
+    return {Tensor(), Tensor::from_i32(labels, {int64_t(labels.size())})};
+  return {Tensor::from_i32(rows, {int64_t(rows.size())}), Tensor::from_i32(kept, {int64_t(kept.size())})};
+}
+
 void check_batch(const Batch& b) {
   SLM_CHECK(!b.ids.empty(), "[train] empty batch");
   SLM_CHECK(b.labels.size() == b.ids.size() && b.segments.size() == b.ids.size() &&
@@ -64,15 +78,15 @@ void check_batch(const Batch& b) {
 
 CrossEntropy LoraObjective::forward_backward(const Batch& b, float grad_scale, uint64_t dropout_seed) {
   check_batch(b);
-  const Tensor labels = Tensor::from_i32(b.labels, {int64_t(b.labels.size())});
+  const CountedRows c = counted_rows(b.labels);
   ag::TrainingMode training(true);
   model_.set_dropout_seed(dropout_seed);
   ag::Tape tape;
   CrossEntropy ce;
   {
     ag::Recording rec(&tape);
-    ag::Var logits = model_.forward_packed(b.ids, b.positions, b.segments, grad_checkpoint_);
-    ce = ag::cross_entropy(logits, labels, grad_scale);
+    ag::Var logits = model_.forward_packed(b.ids, b.positions, b.segments, grad_checkpoint_, c.rows);
+    ce = ag::cross_entropy(logits, c.labels, grad_scale);
   }
   tape.backward();
   return ce;
@@ -82,8 +96,9 @@ CrossEntropy LoraObjective::evaluate(const Batch& b) {
   check_batch(b);
   ag::TrainingMode eval(false);
   ag::Recording off(nullptr);
-  ag::Var logits = model_.forward_packed(b.ids, b.positions, b.segments, false);
-  return cross_entropy(logits.value(), Tensor::from_i32(b.labels, {int64_t(b.labels.size())}));
+  const CountedRows c = counted_rows(b.labels);
+  ag::Var logits = model_.forward_packed(b.ids, b.positions, b.segments, false, c.rows);
+  return cross_entropy(logits.value(), c.labels);
 }
 
 }  // namespace slm

@@ -145,7 +145,7 @@ Tensor Model::forward(const std::vector<int32_t>& ids, KVCache& cache, bool last
 }
 
 ag::Var Model::forward_packed(const std::vector<int32_t>& ids, const std::vector<int32_t>& positions,
-                              const std::vector<int32_t>& segments, bool grad_checkpoint) {
+                              const std::vector<int32_t>& segments, bool grad_checkpoint, const Tensor& head_rows) {
   const int64_t T = int64_t(ids.size());
   check_ids(ids, config_.vocab_size);
   SLM_CHECK(positions.size() == ids.size() && segments.size() == ids.size(),
@@ -162,7 +162,8 @@ ag::Var Model::forward_packed(const std::vector<int32_t>& ids, const std::vector
       x = layer(l, x, pass);
     observe("model.layers." + std::to_string(l), x.value());
   }
-  return head(x);
+  // Every op of the head works row by row (final norm, linear, softcap), so its rows can be chosen first.
+  return head(head_rows.defined() ? ag::take_rows(x, head_rows) : x);
 }
 
 std::vector<Tensor> Model::matmul_weights() const {

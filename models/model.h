@@ -57,8 +57,11 @@ class Model {
   // attending to each other. grad_checkpoint recomputes each layer in the backward pass instead of
   // keeping its activations (the recompute reads this model's rope tables: run the backward pass before
   // the next forward).
+  // head_rows (I32 (n), optional): only those tokens' logits, (n, V) — a loss that ignores the other positions
+  // (prompt tokens under assistant-only masks) skips their share of the head, the largest product of a step.
   ag::Var forward_packed(const std::vector<int32_t>& ids, const std::vector<int32_t>& positions,
-                         const std::vector<int32_t>& segments, bool grad_checkpoint = false);
+                         const std::vector<int32_t>& segments, bool grad_checkpoint = false,
+                         const Tensor& head_rows = Tensor());
 
   // LoRA adapters by HF module prefix ("model.layers.0.self_attn.q_proj"); every linear layer consults
   // this map (LlamaModel::proj) in inference and training alike.

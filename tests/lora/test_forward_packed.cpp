@@ -67,6 +67,18 @@ TEST_P(ForwardPacked, PackedExamplesDoNotSeeEachOther) {
   EXPECT_LE(max_rel(packed.narrow(0, int64_t(na), int64_t(nb)), alone_b), 2e-6) << GetParam();
 }
 
+TEST_P(ForwardPacked, HeadRowsAreThoseRowsOfTheLogits) {
+  std::unique_ptr<Model> m = load_model(case_dir(GetParam()));
+  std::vector<int32_t> ids = ids_of(GetParam());
+  const std::vector<int32_t> pos = iota(ids.size()), seg(ids.size(), 0);
+  Tensor all = m->forward_packed(ids, pos, seg).value();
+  const std::vector<int32_t> rows = {int32_t(ids.size()) - 1, 2, 3, 0};  // any order
+  Tensor some = m->forward_packed(ids, pos, seg, false, Tensor::from_i32(rows, {4})).value();
+  ASSERT_EQ(some.shape(), (Shape{4, all.size(1)}));
+  for (size_t i = 0; i < rows.size(); ++i)
+    EXPECT_LE(max_rel(some.narrow(0, int64_t(i), 1), all.narrow(0, rows[i], 1)), 2e-6) << GetParam() << " row " << i;
+}
+
 INSTANTIATE_TEST_SUITE_P(Fixtures, ForwardPacked, ::testing::ValuesIn(kCases),
                          [](const auto& info) { return info.param; });
 
