@@ -15,6 +15,15 @@ int64_t Batch::counted_tokens() const {
   return n;
 }
 
+LossRows loss_rows(const Batch& b) {
+  std::vector<int32_t> rows, kept;
+  for (size_t t = 0; t < b.labels.size(); ++t)
+    if (b.labels[t] != -100) rows.push_back(int32_t(t)), kept.push_back(b.labels[t]);
+  if (kept.empty() || kept.size() == b.labels.size())
+    return {Tensor(), Tensor::from_i32(b.labels, {int64_t(b.labels.size())})};
+  return {Tensor::from_i32(rows, {int64_t(rows.size())}), Tensor::from_i32(kept, {int64_t(kept.size())})};
+}
+
 // ---- randomness ---------------------------------------------------------------------------------------
 
 uint64_t splitmix64(uint64_t& state) {

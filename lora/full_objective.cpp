@@ -60,15 +60,15 @@ FullObjective::FullObjective(Model& model, const WeightMap& weights) : model_(mo
 FullObjective::~FullObjective() { model_.set_trainable({}); }
 
 CrossEntropy FullObjective::forward_backward(const Batch& b, float grad_scale, uint64_t dropout_seed) {
-  const Tensor labels = Tensor::from_i32(b.labels, {int64_t(b.labels.size())});
+  const LossRows c = loss_rows(b);
   ag::TrainingMode training(true);
   model_.set_dropout_seed(dropout_seed);
   ag::Tape tape;
   CrossEntropy ce;
   {
     ag::Recording rec(&tape);
-    ag::Var logits = model_.forward_packed(b.ids, b.positions, b.segments);
-    ce = ag::cross_entropy(logits, labels, grad_scale);
+    ag::Var logits = model_.forward_packed(b.ids, b.positions, b.segments, false, c.rows);
+    ce = ag::cross_entropy(logits, c.labels, grad_scale);
   }
   tape.backward();
   return ce;
@@ -77,8 +77,9 @@ CrossEntropy FullObjective::forward_backward(const Batch& b, float grad_scale, u
 CrossEntropy FullObjective::evaluate(const Batch& b) {
   ag::TrainingMode eval(false);
   ag::Recording off(nullptr);
-  ag::Var logits = model_.forward_packed(b.ids, b.positions, b.segments);
-  return cross_entropy(logits.value(), Tensor::from_i32(b.labels, {int64_t(b.labels.size())}));
+  const LossRows c = loss_rows(b);
+  ag::Var logits = model_.forward_packed(b.ids, b.positions, b.segments, false, c.rows);
+  return cross_entropy(logits.value(), c.labels);
 }
 
 }  // namespace slm

@@ -54,20 +54,6 @@ LoraObjective::~LoraObjective() { model_.set_adapters({}); }
 std::vector<NamedParam> LoraObjective::params() { return params_; }
 
 namespace {
-// The positions the loss counts (label != -100) and their labels; rows stays undefined when every position counts
-// (or none does: the head then runs as usual and every position is ignored), so the head runs on all of them.
-struct CountedRows {
-  Tensor rows, labels;
-};
-CountedRows counted_rows(const std::vector<int32_t>& labels) {
-  std::vector<int32_t> rows, kept;
-  for (size_t t = 0; t < labels.size(); ++t)
-    if (labels[t] != -100) rows.push_back(int32_t(t)), kept.push_back(labels[t]);
-  if (kept.empty() || kept.size() == labels.size())
-    return {Tensor(), Tensor::from_i32(labels, {int64_t(labels.size())})};
-  return {Tensor::from_i32(rows, {int64_t(rows.size())}), Tensor::from_i32(kept, {int64_t(kept.size())})};
-}
-
 void check_batch(const Batch& b) {
   SLM_CHECK(!b.ids.empty(), "[train] empty batch");
   SLM_CHECK(b.labels.size() == b.ids.size() && b.segments.size() == b.ids.size() &&
@@ -78,7 +64,7 @@ void check_batch(const Batch& b) {
 
 CrossEntropy LoraObjective::forward_backward(const Batch& b, float grad_scale, uint64_t dropout_seed) {
   check_batch(b);
-  const CountedRows c = counted_rows(b.labels);
+  const LossRows c = loss_rows(b);
   ag::TrainingMode training(true);
   model_.set_dropout_seed(dropout_seed);
   ag::Tape tape;
@@ -96,7 +82,7 @@ CrossEntropy LoraObjective::evaluate(const Batch& b) {
   check_batch(b);
   ag::TrainingMode eval(false);
   ag::Recording off(nullptr);
-  const CountedRows c = counted_rows(b.labels);
+  const LossRows c = loss_rows(b);
   ag::Var logits = model_.forward_packed(b.ids, b.positions, b.segments, false, c.rows);
   return cross_entropy(logits.value(), c.labels);
 }

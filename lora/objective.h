@@ -21,6 +21,14 @@ struct Batch {
   int64_t counted_tokens() const; // labels != -100
 };
 
+// The positions a batch's loss counts (label != -100) as I32 rows, and their labels: Model::forward_packed's
+// head_rows, so the head skips ignored positions (a masked prompt). rows stays undefined when every position
+// counts or none does (the head then runs on all of them, every position ignored in the second case).
+struct LossRows {
+  Tensor rows, labels;
+};
+LossRows loss_rows(const Batch& b);
+
 struct NamedParam { std::string name; Tensor value; Tensor grad; };  // f32 master weight and its gradient (same shape)
 
 class Objective {
