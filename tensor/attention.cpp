@@ -7,6 +7,8 @@
 // a row's own range get p = 0, so each row's sums are the same FMA chains, in the same order, as alone.
 // exp/tanh are simd_math.h's (≈1.2 ulp); any head dim works (masked tails).
 // Not flash attention (no K/V tiling across tasks) and not batched. Reference: tensor/ref/attention_ref.cpp.
+// AttnParams::bf16 with T > 1 on an AMX CPU: the prefill goes to the training forward's AMX tiles instead
+// (tensor/grad_attention_amx.h: bf16 products, f32 softmax and sums).
 #include <immintrin.h>
 
 #include <algorithm>
