@@ -49,6 +49,16 @@ double rel_diff(const Tensor& a, const Tensor& b) {
   return d / m;
 }
 
+// The fixture's one sequence as a batch, positions before mask_before ignored.
+Batch one_sequence(const std::vector<int32_t>& ids, int64_t mask_before) {
+  Batch b;
+  b.ids = ids;
+  b.labels = shifted_labels(b.ids, mask_before);
+  b.segments.assign(b.ids.size(), 0);
+  for (size_t t = 0; t < b.ids.size(); ++t) b.positions.push_back(int32_t(t));
+  return b;
+}
+
 class LoraGradPeft : public ::testing::TestWithParam<std::string> {};
 
 TEST_P(LoraGradPeft, LossAndEveryGradientMatchPeft) {
@@ -57,12 +67,7 @@ TEST_P(LoraGradPeft, LossAndEveryGradientMatchPeft) {
   std::unique_ptr<Model> model = load_model(base_of(c));
   LoraAdapter adapter = adapter_load(lora_dir(c) + "/adapter", model->tensor_table());
   LoraObjective obj(*model, adapter);
-
-  Batch b;
-  b.ids = ints(ref.get("input_ids"));
-  b.labels = shifted_labels(b.ids, ints(ref.get("mask_before"))[0]);
-  b.segments.assign(b.ids.size(), 0);
-  for (size_t t = 0; t < b.ids.size(); ++t) b.positions.push_back(int32_t(t));
+  const Batch b = one_sequence(ints(ref.get("input_ids")), ints(ref.get("mask_before"))[0]);
   const int64_t n = b.counted_tokens();
   CrossEntropy ce = obj.forward_backward(b, 1.0f / float(n), 0);
   const double loss = ce.loss_sum / double(ce.count);
@@ -92,11 +97,7 @@ TEST_P(LoraGradPeft, Bf16ComputeStaysNearPeft) {
   std::unique_ptr<Model> model = load_model(base_of(c), ComputeMode::BF16);
   LoraAdapter adapter = adapter_load(lora_dir(c) + "/adapter", model->tensor_table());
   LoraObjective obj(*model, adapter);
-  Batch b;
-  b.ids = ints(ref.get("input_ids"));
-  b.labels = shifted_labels(b.ids, ints(ref.get("mask_before"))[0]);
-  b.segments.assign(b.ids.size(), 0);
-  for (size_t t = 0; t < b.ids.size(); ++t) b.positions.push_back(int32_t(t));
+  const Batch b = one_sequence(ints(ref.get("input_ids")), ints(ref.get("mask_before"))[0]);
   CrossEntropy ce = obj.forward_backward(b, 1.0f / float(b.counted_tokens()), 0);
   const double loss = ce.loss_sum / double(ce.count), ref_loss = ref.get("loss").item_f32({0});
   EXPECT_NEAR(loss, ref_loss, 1e-3 * std::abs(ref_loss)) << c;
@@ -130,11 +131,7 @@ TEST_P(LoraGradPeft, GradCheckpointGivesTheSameGradients) {
   LoraAdapter a1 = adapter_load(lora_dir(c) + "/adapter", model->tensor_table());
   LoraAdapter a2 = adapter_load(lora_dir(c) + "/adapter", model->tensor_table());
   a1.config.lora_dropout = a2.config.lora_dropout = 0.25;  // masks must be reproduced by the recompute
-  Batch b;
-  b.ids = ints(ref.get("input_ids"));
-  b.labels = shifted_labels(b.ids, 3);
-  b.segments.assign(b.ids.size(), 0);
-  for (size_t t = 0; t < b.ids.size(); ++t) b.positions.push_back(int32_t(t));
+  const Batch b = one_sequence(ints(ref.get("input_ids")), 3);
   std::vector<std::vector<float>> plain, recomputed;
   {
     LoraObjective obj(*model, a1, false);
