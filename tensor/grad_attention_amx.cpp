@@ -100,12 +100,12 @@ inline void store_2x2(float* c, int64_t ld) {
   _tile_stored(3, c + 16 * ld + 16, ld * 4);
 }
 
-inline __mmask16 lanes(int64_t n) { return n >= 16 ? __mmask16(0xffff) : __mmask16((1u << std::max<int64_t>(n, 0)) - 1); }
+using attn::tail_mask;
 
-// n f32 -> bf16 (f32_to_bf16's rounding); n a multiple of 16.
-inline void to_bf16(const float* x, int64_t n, bf16* d) {
-  for (int64_t j = 0; j < n; j += 16)
-    _mm256_storeu_si256(reinterpret_cast<__m256i*>(d + j), simd::bf16x16(_mm512_loadu_ps(x + j)));
+// Lane l holds l · stride: the element offsets of 16 rows `stride` apart, for gathers and scatters.
+inline __m512i lane_offsets(int64_t stride) {
+  return _mm512_mullo_epi32(_mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0),
+                            _mm512_set1_epi32(int(stride)));
 }
 
 // Rows x and y (n f32 each, n a multiple of 16, y may be null = zeros) -> n bf16 pairs (x_j, y_j).
@@ -132,7 +132,7 @@ Tensor pack_rows(const float* x, int64_t Hs, const Dims& c) {
       bf16* dst = out + (h * c.Tq + j) * c.Dp;
       for (int64_t d = 0; d < c.Dp; d += 16)
         _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst + d),
-                            simd::bf16x16(_mm512_maskz_loadu_ps(lanes(c.D - d), src + d)));
+                            simd::bf16x16(_mm512_maskz_loadu_ps(tail_mask(c.D - d), src + d)));
     }
     std::memset(out + (h * c.Tq + c.T) * c.Dp, 0, size_t((c.Tq - c.T) * c.Dp) * sizeof(bf16));
   }
@@ -145,13 +145,12 @@ Tensor pack_cols(const float* x, int64_t Hs, const Dims& c) {
   Tensor t = bf16_buffer(Hs * c.Dp * c.Tq);
   bf16* out = t.data<bf16>();
   const int64_t tblocks = c.Tq / 16;  // Tq is a multiple of 32
-  const __m512i stride = _mm512_mullo_epi32(_mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0),
-                                            _mm512_set1_epi32(int(Hs * c.D)));
+  const __m512i stride = lane_offsets(Hs * c.D);
 #pragma omp parallel for collapse(2) schedule(static)
   for (int64_t h = 0; h < Hs; ++h)
     for (int64_t tb = 0; tb < tblocks; ++tb) {
       const int64_t t0 = tb * 16;
-      const __mmask16 m = lanes(c.T - t0);
+      const __mmask16 m = tail_mask(c.T - t0);
       for (int64_t d = 0; d < c.Dp; ++d) {
         __m512 v = _mm512_setzero_ps();
         if (d < c.D && m) v = _mm512_mask_i32gather_ps(v, m, stride, x + (t0 * Hs + h) * c.D + d, 4);
@@ -168,8 +167,7 @@ Tensor pack_feature_pairs(const float* x, int64_t Hs, const Dims& c) {
   Tensor t = bf16_buffer(Hs * c.Dp * c.Tp);
   bf16* out = t.data<bf16>();
   const int64_t P = c.Dp / 2, tblocks = c.Tp / 16;
-  const __m512i rows = _mm512_mullo_epi32(_mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0),
-                                          _mm512_set1_epi32(int(P)));
+  const __m512i rows = lane_offsets(P);
 #pragma omp parallel for collapse(2) schedule(static)
   for (int64_t h = 0; h < Hs; ++h)
     for (int64_t tb = 0; tb < tblocks; ++tb) {
@@ -179,7 +177,7 @@ Tensor pack_feature_pairs(const float* x, int64_t Hs, const Dims& c) {
         bf16* w = reinterpret_cast<bf16*>(words + j * P);
         const float* src = x + ((t0 + j) * Hs + h) * c.D;
         for (int64_t d = 0; d < c.Dp; d += 16) {
-          const __mmask16 m = t0 + j < c.S ? lanes(c.D - d) : __mmask16(0);
+          const __mmask16 m = t0 + j < c.S ? tail_mask(c.D - d) : __mmask16(0);
           _mm256_storeu_si256(reinterpret_cast<__m256i*>(w + d), simd::bf16x16(_mm512_maskz_loadu_ps(m, src + d)));
         }
       }
@@ -202,7 +200,7 @@ Tensor pack_token_pairs(const float* x, int64_t Hs, const Dims& c) {
       const float* x1 = 2 * p + 1 < c.S ? x + ((2 * p + 1) * Hs + h) * c.D : nullptr;
       bf16* dst = out + (h * (c.Tp / 2) + p) * c.Dp * 2;
       for (int64_t d = 0; d < c.D; d += 16) {
-        const __mmask16 m = lanes(c.D - d);
+        const __mmask16 m = tail_mask(c.D - d);
         const __m512i lo = simd::bf16_bits_epi32(_mm512_maskz_loadu_ps(m, x0 + d));
         const __m512i hi = x1 ? _mm512_slli_epi32(simd::bf16_bits_epi32(_mm512_maskz_loadu_ps(m, x1 + d)), 16)
                               : _mm512_setzero_si512();
@@ -241,7 +239,7 @@ void forward_block(const Dims& c, const FwdTask& b, const bf16* qb, const bf16* 
     const int64_t i = b.i0 + r, pos = p0 + r;
     float* sr = w.s.data() + r * c.Tp;
     lse[i * c.H + b.h] = attn::softmax_row(sr, n, c.lo(pos, b.s0) - ka, pos - ka, c.scale, c.cap);
-    to_bf16(sr, n, pr);
+    simd::bf16_row(sr, n, pr);
   }
   for (int64_t d0 = 0; d0 < c.Dp; d0 += 32) {  // O = P V: keys are the reduction
     const bf16* b0 = vk + ((hk * (c.Tp / 2) + ka / 2) * c.Dp + d0) * 2;
@@ -290,7 +288,7 @@ void backward_block(const Dims& c, const BwdOperands& a, int64_t h, int64_t i0, 
       const int64_t i = i0 + r;
       attn::grad_row(sr, dr, kKeys, c.lo(i, s0) - kc, i - kc, c.scale, c.cap, a.lse[i * c.H + h], a.di[i * c.H + h]);
     }
-    to_bf16(w.dp.data(), kRows * kKeys, w.ds.data());
+    simd::bf16_row(w.dp.data(), kRows * kKeys, w.ds.data());
     for (int64_t pr = 0; pr < kRows / 2; ++pr) {
       to_bf16_pairs(w.dp.data() + 2 * pr * kKeys, w.dp.data() + (2 * pr + 1) * kKeys, kKeys,
                     w.ds_pairs.data() + pr * kKeys * 2);

@@ -148,12 +148,11 @@ void frozen_register(const void* data, size_t bytes, bool add) {
 namespace {
 
 void round_row(const float* x, int64_t n, uint16_t* d) {
-  int64_t j = 0;
 #if defined(__AVX512F__)
-  for (; j + 16 <= n; j += 16)
-    _mm256_storeu_si256(reinterpret_cast<__m256i*>(d + j), simd::bf16x16(_mm512_loadu_ps(x + j)));
+  simd::bf16_row(x, n, d);
+#else
+  for (int64_t j = 0; j < n; ++j) d[j] = f32_to_bf16(x[j]);
 #endif
-  for (; j < n; ++j) d[j] = f32_to_bf16(x[j]);
 }
 
 }  // namespace

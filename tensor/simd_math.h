@@ -8,6 +8,10 @@
 #ifdef __AVX512F__
 #include <immintrin.h>
 
+#include <cstdint>
+
+#include "tensor/dtype.h"
+
 namespace slm::simd {
 
 inline __m512 exp_ps(__m512 x) {
@@ -60,6 +64,12 @@ inline __m512i bf16_bits_epi32(__m512 v) {
   return _mm512_mask_mov_epi32(r, nan, q);
 }
 inline __m256i bf16x16(__m512 v) { return _mm512_cvtepi32_epi16(bf16_bits_epi32(v)); }
+// x[0, n) -> d[0, n) in bf16: 16 lanes at a time, the tail by f32_to_bf16 (the same rounding).
+inline void bf16_row(const float* x, int64_t n, uint16_t* d) {
+  int64_t j = 0;
+  for (; j + 16 <= n; j += 16) _mm256_storeu_si256(reinterpret_cast<__m256i*>(d + j), bf16x16(_mm512_loadu_ps(x + j)));
+  for (; j < n; ++j) d[j] = f32_to_bf16(x[j]);
+}
 
 }  // namespace slm::simd
 #endif
