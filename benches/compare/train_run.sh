@@ -22,7 +22,7 @@ export OMP_NUM_THREADS="$threads"
 for r in $(seq 1 "$reps"); do
   for d in f32 bf16; do
     echo "[train-compare] round $r/$reps $d: slm" >&2
-    "$bin" --benchmark_filter="lora_train/$d/seq512_r16$" --benchmark_format=json >"$out/slm_${d}_$r.json" 2>/dev/null
+    "$bin" --benchmark_filter="^lora_train/$d/seq512_r16/" --benchmark_format=json >"$out/slm_${d}_$r.json" 2>/dev/null
     echo "[train-compare] round $r/$reps $d: torch" >&2
     "$py" "$here/torch_lora_train.py" --threads "$threads" --dtype "$d" --steps 2 >"$out/torch_${d}_$r.json"
   done
