@@ -6,7 +6,8 @@
 // the rate this process measures for a representative matmul of the same dtype (the GEMM-bound ceiling), right
 // before and right after each step (the better of the two), median over the steps — this machine's AMX rate
 // drifts by up to 2x over minutes with its neighbours, so a ceiling taken once would not describe the step;
-// peak_rss_gib (the process's maximum resident set, model included).
+// peak_rss_gib (the process's maximum resident set, model included); faults_per_step (minor page faults inside a
+// step: fresh pages the kernel must zero, each a few µs — buffers that are not reused show here).
 // The peer is benches/compare/torch_lora_train.py (same shapes, plain PyTorch); benches/compare/train_run.sh
 // runs both alternately and prints the ratio.
 // Names: lora_train/<f32|bf16>/seq512_r16, and lora_train/bf16/seq512_r16_mask256 (the first 256 labels ignored, as
@@ -133,12 +134,19 @@ void BM_lora_train(benchmark::State& state, ComputeMode mode, int64_t masked) {
   step();  // warm-up: oneDNN primitives, first-touch of buffers
   const GemmCeiling ceiling(mode == ComputeMode::BF16 ? DType::BF16 : DType::F32);
   std::vector<double> pct, ceil;
-  double stepped = 0;
+  double stepped = 0, faults = 0;
   double before = ceiling.measure(3);
+  auto minor_faults = [] {
+    struct rusage r {};
+    getrusage(RUSAGE_SELF, &r);
+    return double(r.ru_minflt);
+  };
   for (auto _ : state) {
+    const double f0 = minor_faults();
     const double t0 = now_s();
     step();
     const double dt = now_s() - t0;
+    faults += minor_faults() - f0;
     stepped += dt;
     const double after = ceiling.measure(3);  // also the next step's "before"
     ceil.push_back(std::max(before, after));
@@ -156,6 +164,7 @@ void BM_lora_train(benchmark::State& state, ComputeMode mode, int64_t masked) {
   state.counters["gflop_s"] = b->flops_per_step / s / 1e9;
   state.counters["gemm_gflop_s"] = median(ceil) / 1e9;
   state.counters["pct_of_gemm"] = median(pct);
+  state.counters["faults_per_step"] = faults / double(state.iterations());
   state.counters["peak_rss_gib"] = double(ru.ru_maxrss) * 1024.0 / double(1ull << 30);
 }
 
