@@ -235,7 +235,10 @@ void Planner::add_rope_attention() {
     split.values["DPT"] = ceil_div(D, split.workgroup_size);
     const int64_t kpc = std::max<int64_t>(1, split.workgroup_size / 8);
     split.values["KPC"] = kpc;
-    check_storage(split.name, uint64_t(4 * D + split.workgroup_size + kpc) * 4, opt.limits);
+    const int64_t pvg = std::max<int64_t>(1, split.workgroup_size / D);
+    split.values["PVG"] = pvg;
+    split.values["PV_SIZE"] = pvg * D;
+    check_storage(split.name, uint64_t(4 * D + split.workgroup_size + kpc + pvg * D) * 4, opt.limits);
     split_kpc = kpc;
     plan.kernels.push_back(std::move(a));
     plan.kernels.push_back(std::move(split));

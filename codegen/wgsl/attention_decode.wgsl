@@ -10,8 +10,8 @@
 // s = SCALE · q·k (SOFTCAP: CAP·tanh(s/CAP)). cos/sin: {{ROPE_DOC}}
 // The workgroup writes its partial (m = max s, l = Σ e^(s − m), acc[d] = Σ e^(s − m)·v[d]) to `part`;
 // attention_merge.wgsl combines a head's chunks. LPK = WG / KPC lanes share a key's dot product (DPL features
-// each, contiguous, so a key row is read coalesced), then every thread owns output features lid, lid + WG, …:
-// each thread's chain of dependent loads is DPL + KPC long, not a whole key row plus a whole chunk.
+// each, contiguous, so a key row is read coalesced), then PVG groups of D threads split the chunk's values,
+// four keys in flight a thread: each thread's chain of dependent loads is DPL + KPC / (4·PVG) long.
 {{BINDINGS}}
 const H: u32 = {{H}}u;
 const HKV: u32 = {{HKV}}u;
@@ -26,6 +26,7 @@ const WG: u32 = {{WG}}u;
 const KPC: u32 = {{KPC}}u;        // keys per chunk (per workgroup)
 const LPK: u32 = WG / KPC;        // lanes per key
 const DPL: u32 = (D + LPK - 1u) / LPK;
+const PVG: u32 = {{PVG}}u;        // thread groups sharing a chunk's values (WG / D, at least 1)
 const NEG: f32 = -3.0e38;
 {{#SOFTCAP}}
 const CAP: f32 = {{CAP}};
@@ -40,6 +41,7 @@ var<workgroup> vn: array<f32, {{D}}>;   // the new value
 var<workgroup> raw: array<f32, {{D}}>;
 var<workgroup> dots: array<f32, {{WG}}>;
 var<workgroup> w: array<f32, {{KPC}}>;
+var<workgroup> pv: array<f32, {{PV_SIZE}}>;  // (PVG, D)
 
 {{>rope_cos_sin}}
 
@@ -145,22 +147,22 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
     }
   }
   workgroupBarrier();
-  // Scores: key kk = lid / LPK, lanes split its D features.
+  // Scores: key kk = lid / LPK, lanes split its D features. The new token's key comes from kn, every other key
+  // from the cache: two branch-free loops, so a lane's DPL loads are issued together.
   let kk = lid / LPK;
   let lane = lid % LPK;
   let j = first + kk;
   var pd = 0.0;
-  if (j <= last) {
+  if (j == qpos) {
+    for (var i = 0u; i < DPL; i++) {
+      let d = min(lane * DPL + i, D - 1u);
+      pd += select(0.0, qs[d] * kn[d], lane * DPL + i < D);
+    }
+  } else if (j < last + 1u) {
     let kb = j * KV_N + hk * D;
     for (var i = 0u; i < DPL; i++) {
-      let d = lane * DPL + i;
-      if (d < D) {
-        if (j == qpos) {
-          pd += qs[d] * kn[d];
-        } else {
-          pd += qs[d] * k_cache[kb + d];
-        }
-      }
+      let d = min(lane * DPL + i, D - 1u);
+      pd += select(0.0, qs[d] * k_cache[kb + d], lane * DPL + i < D);
     }
   }
   dots[lid] = pd;
@@ -193,15 +195,40 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
   for (var i = 0u; i < KPC; i++) {
     l += w[i];
   }
+  // Values: PVG groups of D threads, group g taking the chunk's cached keys g, g + PVG, …, four at a time into
+  // four sums (independent loads in flight, not a chain of one per key); the new token's value is added by
+  // group 0; the groups' sums meet in pv.
   let cnt = last + 1u - first;
+  let cached = select(cnt, cnt - 1u, has_new);  // keys read from the cache: first, …, first + cached - 1
+  for (var e = lid; e < PVG * D; e += WG) {
+    let d = e % D;
+    let g = e / D;
+    let vb = first * KV_N + hk * D + d;
+    var a0 = 0.0;
+    var a1 = 0.0;
+    var a2 = 0.0;
+    var a3 = 0.0;
+    var i = g;
+    for (; i + 3u * PVG < cached; i += 4u * PVG) {
+      a0 += w[i] * v_cache[vb + i * KV_N];
+      a1 += w[i + PVG] * v_cache[vb + (i + PVG) * KV_N];
+      a2 += w[i + 2u * PVG] * v_cache[vb + (i + 2u * PVG) * KV_N];
+      a3 += w[i + 3u * PVG] * v_cache[vb + (i + 3u * PVG) * KV_N];
+    }
+    for (; i < cached; i += PVG) {
+      a0 += w[i] * v_cache[vb + i * KV_N];
+    }
+    var a = (a0 + a1) + (a2 + a3);
+    if (g == 0u && has_new) {
+      a += w[cnt - 1u] * vn[d];
+    }
+    pv[e] = a;
+  }
+  workgroupBarrier();
   for (var d = lid; d < D; d += WG) {
     var a = 0.0;
-    for (var i = 0u; i < cnt; i++) {
-      if (first + i == qpos) {
-        a += w[i] * vn[d];
-      } else {
-        a += w[i] * v_cache[(first + i) * KV_N + hk * D + d];
-      }
+    for (var g = 0u; g < PVG; g++) {
+      a += pv[g * D + d];
     }
     part[at + 2u + d] = a;
   }
