@@ -49,8 +49,8 @@ Verb make_kernels_verb() {
            {"--workgroup-size", "N", "the adapter's maxComputeInvocationsPerWorkgroup (WebGPU default 256)", "256"},
            {"--workgroup-memory", "BYTES", "the adapter's maxComputeWorkgroupStorageSize (WebGPU default 16384)",
             "16384"},
-           {"--gemv-lanes", "N", "lanes sharing a row in the decode GEMVs (a tuning knob; default: the planner's, 32 "
-            "for K >= 1024)", ""}},
+           {"--gemv-lanes", "N", "lanes sharing a row in the decode GEMVs, a power of two (a tuning knob; default: the "
+            "planner's, the fewest of 32-256 that cover a row in one run)", ""}},
           run_kernels};
 }
 

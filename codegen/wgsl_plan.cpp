@@ -346,10 +346,23 @@ uint32_t wgsl_workgroup_size(uint32_t want, const WgslLimits& l) {
   return uint32_t(pow2_floor(cap));
 }
 
+static void set_gemv_unroll(json& t, int64_t words, uint64_t tpr) {
+  // Words a lane takes per run (U, 1-4): as few runs as four would take, each as short as covers the row. A slot
+  // past the row's end still decodes a word (times 0), and the GEMVs are bound by issued instructions: K = 3072
+  // (384 words, 128 lanes) wasted a quarter of its decoding with U = 4.
+  const uint64_t w = uint64_t(std::max<int64_t>(words, 1));
+  const uint64_t runs = (w + 4 * tpr - 1) / (4 * tpr);
+  const uint64_t u = std::min<uint64_t>(4, (w + runs * tpr - 1) / (runs * tpr));
+  t["U"] = u;
+  t["U2"] = u >= 2;
+  t["U3"] = u >= 3;
+  t["U4"] = u >= 4;
+}
+
 json wgsl_gemv_tiling(int64_t K, int64_t N, bool gated, bool norm_in, const WgslLimits& l, uint32_t lanes) {
   const int64_t groups = K / 32;
-  // TPR lanes share a row set of R = 4 rows (the template unrolls them); a lane takes 4 words of each run of
-  // 4·TPR. TPR = the fewest lanes (a power of two, 32 to 256) that cover a row's K/8 words in one run: the lanes
+  // TPR lanes share a row set of R = 4 rows (the template unrolls them); a lane takes U ≤ 4 words of each run of
+  // U·TPR. TPR = the fewest lanes (a power of two, 32 to 256) that cover a row's K/8 words in one run: the lanes
   // issue all their loads at once and few unrolled slots are wasted past the row's end. Measured on an H200
   // against 32-256 lanes for every decode GEMV of Qwen2.5-0.5B/1.5B and Phi-3.5-mini (docs/performance.md): best
   // or within noise everywhere; an earlier rule that gave large-N GEMVs fewer lanes made the 1.5B and Phi
@@ -357,7 +370,8 @@ json wgsl_gemv_tiling(int64_t K, int64_t N, bool gated, bool norm_in, const Wgsl
   constexpr uint64_t R = 4;
   const uint32_t wg_max = wgsl_workgroup_size(256, l);
   const uint64_t cap = std::max<uint64_t>(32, pow2_ceil(uint64_t(std::max<int64_t>(groups, 1))));
-  uint64_t tpr = std::min<uint64_t>(wg_max, cap);
+  // lanes (slm kernels --gemv-lanes, a tuning knob) overrides the rule.
+  uint64_t tpr = std::min<uint64_t>(wg_max, lanes ? uint64_t(lanes) : cap);
   // Row sets per workgroup: enough workgroups (~256) to spread a small GEMV over the GPU's cores, and the
   // reduction's SLOTS x WG floats must fit.
   const uint64_t slots = R * (gated ? 2 : 1) + (norm_in ? 1 : 0);
@@ -369,7 +383,9 @@ json wgsl_gemv_tiling(int64_t K, int64_t N, bool gated, bool norm_in, const Wgsl
                 std::to_string(l.max_compute_workgroup_storage_size) + " (maxComputeWorkgroupStorageSize)");
   const uint64_t wg = tpr * sets;
   const int64_t blocks = ceil_div(N, int64_t(R * sets));
-  return {{"GROUPS", groups}, {"TPR", tpr}, {"WG", wg}, {"SLOTS", slots}, {"RED_SIZE", slots * wg}, {"NUM_WG", blocks}};
+  json t = {{"GROUPS", groups}, {"TPR", tpr}, {"WG", wg}, {"SLOTS", slots}, {"RED_SIZE", slots * wg}, {"NUM_WG", blocks}};
+  set_gemv_unroll(t, K / 8, tpr);
+  return t;
 }
 
 json wgsl_gemm_tiling(int64_t K, int64_t N, const WgslLimits& l) {

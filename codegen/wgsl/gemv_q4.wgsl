@@ -7,7 +7,7 @@ enable subgroups;
 // stored as q_weight (N, K/8) u32 (8 codes a word, code i at bits 4i) and q_scale (N, K/32).
 // A workgroup owns RPW = R · WG/TPR consecutive rows; TPR lanes share R = 4 rows. Lane l takes the u32 words
 // l, l + TPR, … of each row (8 codes each), so the lanes' loads of a row and of x are contiguous (x a row set
-// reads once serves its 4 rows), and 16 words are in flight per lane per iteration; the lanes' partial sums meet
+// reads once serves its 4 rows), and 4·U words are in flight per lane per iteration; the lanes' partial sums meet
 // in workgroup memory at the end. Decoding stays off the conversion unit and, for f32 scales, off the shifter
 // (word_dot), and the f32 scale multiplies a word's sum.
 // Options: NORM_IN folds the preceding RMSNorm in (x · norm_w in the loads; mean(x²) is summed by the same
@@ -23,6 +23,7 @@ const GROUPS: u32 = {{GROUPS}}u;  // K / 32
 const WORDS: u32 = K / 8u;        // u32 words of a row
 const TPR: u32 = {{TPR}}u;        // lanes per row set (power of two)
 const R: u32 = 4u;                // rows per lane (unrolled below)
+const U: u32 = {{U}}u;            // words per lane per run (1-4, unrolled below)
 const WG: u32 = {{WG}}u;
 const RPW: u32 = R * (WG / TPR);  // rows per workgroup
 const BLOCKS: u32 = (N + RPW - 1u) / RPW;
@@ -159,21 +160,28 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
   let xbase = p.x_row * (K / 4u);
   var acc = Rows(vec4<f32>(0.0), vec4<f32>(0.0));
   var ss = 0.0;
-  // Lane l takes words l, l + TPR, l + 2·TPR, l + 3·TPR of each run of 4·TPR: the lanes' loads of a row (and of
-  // x) are contiguous, and four words of four rows are in flight per lane.
-  for (var q0 = lane; q0 < WORDS; q0 += 4u * TPR) {
+  // Lane l takes words l, l + TPR, … (U of them) of each run of U·TPR: the lanes' loads of a row (and of x) are
+  // contiguous, and U words of four rows are in flight per lane. U = the fewest that cover the row in as few runs
+  // as 4 would: masked slots past a row's end cost a whole word's decoding each, for nothing.
+  for (var q0 = lane; q0 < WORDS; q0 += U * TPR) {
     // Past the row's end (a partial last run) a lane reads word WORDS - 1 and multiplies x by 0: no branches,
-    // so all sixteen loads are issued together.
-    let q1 = min(q0 + TPR, WORDS - 1u);
-    let q2 = min(q0 + 2u * TPR, WORDS - 1u);
-    let q3 = min(q0 + 3u * TPR, WORDS - 1u);
-    let m1 = select(0.0, 1.0, q0 + TPR < WORDS);
-    let m2 = select(0.0, 1.0, q0 + 2u * TPR < WORDS);
-    let m3 = select(0.0, 1.0, q0 + 3u * TPR < WORDS);
+    // so all the loads are issued together.
     acc = rows_dot(q0, r0, r1, r2, r3, xload(xbase, 2u * q0, 1.0, &ss), xload(xbase, 2u * q0 + 1u, 1.0, &ss), acc);
+{{#U2}}
+    let q1 = min(q0 + TPR, WORDS - 1u);
+    let m1 = select(0.0, 1.0, q0 + TPR < WORDS);
     acc = rows_dot(q1, r0, r1, r2, r3, xload(xbase, 2u * q1, m1, &ss), xload(xbase, 2u * q1 + 1u, m1, &ss), acc);
+{{/U2}}
+{{#U3}}
+    let q2 = min(q0 + 2u * TPR, WORDS - 1u);
+    let m2 = select(0.0, 1.0, q0 + 2u * TPR < WORDS);
     acc = rows_dot(q2, r0, r1, r2, r3, xload(xbase, 2u * q2, m2, &ss), xload(xbase, 2u * q2 + 1u, m2, &ss), acc);
+{{/U3}}
+{{#U4}}
+    let q3 = min(q0 + 3u * TPR, WORDS - 1u);
+    let m3 = select(0.0, 1.0, q0 + 3u * TPR < WORDS);
     acc = rows_dot(q3, r0, r1, r2, r3, xload(xbase, 2u * q3, m3, &ss), xload(xbase, 2u * q3 + 1u, m3, &ss), acc);
+{{/U4}}
   }
   // The lanes' partial sums meet in workgroup memory: slots 0-3 the rows, 4-7 the up rows (GATED), last mean(x²).
   for (var r = 0u; r < R; r++) {

@@ -76,6 +76,14 @@ TEST(WgslSnapshot, EmittedKernelsMatchTheCommittedSnapshots) {
   }
 }
 
+// Words a GEMV lane takes per run (the planner's U), for the edited tilings below.
+void set_unroll(WgslKernelSpec& k, int u) {
+  k.values["U"] = u;
+  k.values["U2"] = u >= 2;
+  k.values["U3"] = u >= 3;
+  k.values["U4"] = u >= 4;
+}
+
 // Template variants the fixture models do not reach (unquantised and f16 embeddings, Gemma's 1 + w norm,
 // GELU-erf, f16 bias + accumulate, chunked/looping GEMVs), emitted from edited specs so the node test executes them too.
 TEST(WgslSnapshot, ExtraVariantsMatchTheCommittedSnapshots) {
@@ -114,6 +122,7 @@ TEST(WgslSnapshot, ExtraVariantsMatchTheCommittedSnapshots) {
     b.name = "gemv_bias_accumulate" + sfx;
     b.values["KERNEL"] = b.name;
     b.values["BIAS"] = true;
+    set_unroll(b, 2);  // 8 words, 32 lanes: every lane's second slot is past the row's end
     ks.push_back(wgsl_emit_kernel(b, lim));
     // Tilings the planner does not pick for the fixture shapes: fewer lanes than groups (each lane loops over
     // several groups) with more rows per workgroup than lanes, and a last block that runs past N.
@@ -124,6 +133,7 @@ TEST(WgslSnapshot, ExtraVariantsMatchTheCommittedSnapshots) {
     c.values["WG"] = c.workgroup_size = 8;  // 32 rows a workgroup
     c.values["RED_SIZE"] = 9 * 8;
     c.values["NUM_WG"] = (c.values["N"].get<int64_t>() + 31) / 32;
+    set_unroll(c, 3);  // runs at words 0, 3, 6 of 8: the last run's third slot is past the row's end
     ks.push_back(wgsl_emit_kernel(c, lim));
     WgslKernelSpec d = find("gemv_down");
     d.name = "gemv_down_partial" + sfx;
@@ -132,6 +142,7 @@ TEST(WgslSnapshot, ExtraVariantsMatchTheCommittedSnapshots) {
     d.values["WG"] = d.workgroup_size = 4 * 6;  // 24 rows a workgroup: N = 64 leaves a partial block
     d.values["RED_SIZE"] = 4 * 24;
     d.values["NUM_WG"] = (d.values["N"].get<int64_t>() + 23) / 24;
+    set_unroll(d, 4);
     ks.push_back(wgsl_emit_kernel(d, lim));
     // cos/sin in the shader (WgslRope::Inline) instead of the runtime's table.
     WgslKernelSpec ri = find("rope_kv_full");
@@ -401,6 +412,30 @@ TEST(WgslLimits, SmallLimitsAreHonouredAndLargeOnesUsed) {
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find("maxStorageBufferBindingSize"), std::string::npos);
   }
+}
+
+// The decode GEMV's lanes per row (TPR) and words a lane takes per run (U): every one of a row's K/8 words is
+// covered by the runs, in as few runs as four words a lane would take, with fewer than TPR slots left over (a
+// slot past the row's end still decodes a word); --gemv-lanes overrides the lanes.
+TEST(WgslPlan, GemvRunsCoverEachRowWithoutWholeEmptySlots) {
+  const WgslLimits lim;
+  for (int64_t K : {64, 128, 896, 1536, 2048, 3072, 3584, 4864, 8192, 8960, 18944}) {
+    const json t = wgsl_gemv_tiling(K, 4096, false, true, lim, 0);
+    const int64_t words = K / 8, tpr = t["TPR"].get<int64_t>(), u = t["U"].get<int64_t>();
+    const int64_t runs = (words + u * tpr - 1) / (u * tpr);
+    EXPECT_GE(u, 1) << K;
+    EXPECT_LE(u, 4) << K;
+    EXPECT_EQ(runs, (words + 4 * tpr - 1) / (4 * tpr)) << K << ": more runs than four words a lane would take";
+    EXPECT_LT(runs * u * tpr - words, runs * tpr) << K << ": a whole slot of every lane is past the row's end";
+    EXPECT_EQ(t["U2"].get<bool>(), u >= 2) << K;
+    EXPECT_EQ(t["U3"].get<bool>(), u >= 3) << K;
+    EXPECT_EQ(t["U4"].get<bool>(), u >= 4) << K;
+  }
+  // Phi-3.5-mini's K = 3072: 384 words over 128 lanes, three a lane (four wasted a quarter of the decoding).
+  EXPECT_EQ(wgsl_gemv_tiling(3072, 9216, false, true, lim, 0)["U"].get<int>(), 3);
+  const json forced = wgsl_gemv_tiling(3072, 9216, false, true, lim, 32);
+  EXPECT_EQ(forced["TPR"].get<int>(), 32);
+  EXPECT_EQ(forced["U"].get<int>(), 4);  // 384 words: 3 runs of 4 x 32
 }
 
 TEST(WgslWrite, KernelsFolderIsReplacedWhole) {
