@@ -239,14 +239,14 @@ std::vector<float> row_dots(const Tensor& dout, const Tensor& out, const Ctx& c)
 }
 
 // dst (T, Hkv, D) = Σ over the heads of each group of buf (H, T, D).
-void sum_groups(const std::vector<float>& buf, const Ctx& c, float* dst) {
+void sum_groups(const float* buf, const Ctx& c, float* dst) {
 #pragma omp parallel for schedule(static) if (c.T * c.H * c.D >= (1 << 15))
   for (int64_t j = 0; j < c.T; ++j)
     for (int64_t hk = 0; hk < c.Hkv; ++hk) {
       float* o = dst + (j * c.Hkv + hk) * c.D;
       for (int64_t d = 0; d < c.D; ++d) o[d] = 0.0f;
       for (int64_t g = 0; g < c.group; ++g) {
-        const float* src = buf.data() + ((hk * c.group + g) * c.T + j) * c.D;
+        const float* src = buf + ((hk * c.group + g) * c.T + j) * c.D;
 #pragma omp simd
         for (int64_t d = 0; d < c.D; ++d) o[d] += src[d];
       }
@@ -283,8 +283,9 @@ void attention_train_backward(const Tensor& dout, const Tensor& q, const Tensor&
   }
   const std::vector<float> kt = transpose_kv(k, c), vt = transpose_kv(v, c), di = row_dots(dout, out, c);
   // GQA: per-query-head dk/dv (H, T, D), summed over each group at the end; otherwise straight into dk/dv.
-  std::vector<float> dkb, dvb;
-  if (c.group > 1) dkb.assign(size_t(c.H * c.T * c.D), 0.0f), dvb.assign(size_t(c.H * c.T * c.D), 0.0f);
+  // Tensors, not vectors: the tensor allocator hands a step the pages the last step touched (no page faults).
+  Tensor dkb, dvb;
+  if (c.group > 1) dkb = Tensor::zeros({c.H, c.T, c.D}), dvb = Tensor::zeros({c.H, c.T, c.D});
   BwdArgs a{q.data<float>(),
             k.data<float>(),
             dout.data<float>(),
@@ -293,8 +294,8 @@ void attention_train_backward(const Tensor& dout, const Tensor& q, const Tensor&
             lse.data<float>(),
             di.data(),
             dq.data<float>(),
-            c.group > 1 ? dkb.data() : dk.data<float>(),
-            c.group > 1 ? dvb.data() : dv.data<float>(),
+            c.group > 1 ? dkb.data<float>() : dk.data<float>(),
+            c.group > 1 ? dvb.data<float>() : dv.data<float>(),
             c.group > 1 ? c.T * c.D : c.D,
             c.group > 1 ? c.D : c.Hkv * c.D};
   struct Task {
@@ -317,8 +318,8 @@ void attention_train_backward(const Tensor& dout, const Tensor& q, const Tensor&
         backward_block(c, a, tasks[t].h, i0, std::min(tasks[t].s1, i0 + kBq), tasks[t].s0, w);
   }
   if (c.group > 1) {
-    sum_groups(dkb, c, dk.data<float>());
-    sum_groups(dvb, c, dv.data<float>());
+    sum_groups(dkb.data<float>(), c, dk.data<float>());
+    sum_groups(dvb.data<float>(), c, dv.data<float>());
   }
 }
 
