@@ -348,8 +348,8 @@ uint32_t wgsl_workgroup_size(uint32_t want, const WgslLimits& l) {
 
 static void set_gemv_unroll(json& t, int64_t words, uint64_t tpr) {
   // Words a lane takes per run (U, 1-4): as few runs as four would take, each as short as covers the row. A slot
-  // past the row's end still decodes a word (times 0), and the GEMVs are bound by issued instructions: K = 3072
-  // (384 words, 128 lanes) wasted a quarter of its decoding with U = 4.
+  // past the row's end still decodes a word (times 0): K = 3072 (384 words, 128 lanes) decoded a quarter more
+  // than it needed with U = 4. Neutral on the H200 (memory-bound there), cheaper where ALU per byte is scarcer.
   const uint64_t w = uint64_t(std::max<int64_t>(words, 1));
   const uint64_t runs = (w + 4 * tpr - 1) / (4 * tpr);
   const uint64_t u = std::min<uint64_t>(4, (w + runs * tpr - 1) / (runs * tpr));

@@ -162,7 +162,7 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
   var ss = 0.0;
   // Lane l takes words l, l + TPR, … (U of them) of each run of U·TPR: the lanes' loads of a row (and of x) are
   // contiguous, and U words of four rows are in flight per lane. U = the fewest that cover the row in as few runs
-  // as 4 would: masked slots past a row's end cost a whole word's decoding each, for nothing.
+  // as 4 would: a masked slot past a row's end still decodes a whole word, for nothing.
   for (var q0 = lane; q0 < WORDS; q0 += U * TPR) {
     // Past the row's end (a partial last run) a lane reads word WORDS - 1 and multiplies x by 0: no branches,
     // so all the loads are issued together.
