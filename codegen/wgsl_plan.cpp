@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <optional>
 
 #include "codegen/mlc_layout.h"
 #include "tensor/error.h"
@@ -99,6 +100,8 @@ struct Planner {
 
   void add_gemv(const std::string& name, const std::string& role, int64_t K, int64_t N, const std::string& weight,
                 json opts, std::map<std::string, std::string> params);
+  std::optional<WgslKernelSpec> staged_gemv(const WgslKernelSpec& base, int64_t K, int64_t N) const;
+  bool use_staged(int64_t K, int64_t N) const;
   void add_gemm(const std::string& name, const std::string& role, int64_t K, int64_t N, int64_t out_stride,
                 int64_t out_offset, const std::string& weight, bool bias, bool accumulate, const std::string& bias_name);
   void add_rope_attention();
@@ -137,8 +140,56 @@ void Planner::add_gemv(const std::string& name, const std::string& role, int64_t
   sg.feature = "subgroups";
   sg.replaces = name;
   const uint64_t sg_bytes = (t["RED_SIZE"].get<uint64_t>() + sg.values["SG_PART"].get<uint64_t>() + 1) * 4;
+  std::optional<WgslKernelSpec> staged = f16 || !use_staged(K, N) ? std::nullopt : staged_gemv(k, K, N);
   plan.kernels.push_back(std::move(k));
-  if (sg_bytes <= opt.limits.max_compute_workgroup_storage_size) plan.kernels.push_back(std::move(sg));
+  if (staged) {
+    staged->name = name + "_sg";
+    staged->feature = "subgroups";
+    staged->replaces = name;
+    plan.kernels.push_back(std::move(*staged));
+  } else if (sg_bytes <= opt.limits.max_compute_workgroup_storage_size) {
+    plan.kernels.push_back(std::move(sg));
+  }
+}
+
+// Where the staged GEMV goes by default: the shapes where it measured faster than gemv_q4's subgroup kernel on an
+// H200 (docs/performance.md, session 9) — rows of whole 32-group runs (no idle lanes in a lane's last group) with
+// at least 4096 rows (Phi-3.5's qkv, gate_up and lm_head: -9 to -28 % a call; its o_proj, 3072 rows, unchanged),
+// and the vocabulary-sized heads (Qwen2.5-0.5B/1.5B lm_head: -14 to -17 %). Qwen2.5's K = 896 and 1536 GEMVs,
+// whose 28 and 48 groups leave lanes idle, ran 5-24 % slower staged.
+bool Planner::use_staged(int64_t K, int64_t N) const {
+  switch (opt.gemv_staged) {
+    case WgslOptions::Staged::Always: return true;
+    case WgslOptions::Staged::Never: return false;
+    case WgslOptions::Staged::Auto: break;
+  }
+  return ((K / 32) % 32 == 0 && N >= 4096) || N >= 65536;
+}
+
+// gemv_q4_staged.wgsl for a q4f32_1 GEMV whose x fits in workgroup memory: the largest workgroup (256 down to 32
+// lanes, 4 rows a 32-lane row set) whose staged x (also the fallback reduction's room for the lanes' SLOTS sums),
+// subgroup partials and row-set sums fit the limit. Measured on an H200
+// against gemv_q4's subgroup kernel (docs/performance.md). nullopt where nothing fits: the caller keeps that one.
+std::optional<WgslKernelSpec> Planner::staged_gemv(const WgslKernelSpec& base, int64_t K, int64_t N) const {
+  const int64_t slots = base.values["SLOTS"].get<int64_t>();
+  for (int64_t wg = wgsl_workgroup_size(256, opt.limits); wg >= 32; wg /= 2) {
+    const int64_t sets = wg / 32, sg_part = slots * (wg / 4), fin = slots * sets;
+    const int64_t xs = std::max(K / 4, ceil_div(slots * wg, 4));  // vec4s: x, then the fallback's lane sums
+    const uint64_t bytes = uint64_t(4 * xs + sg_part + fin + 1) * 4;
+    if (bytes > opt.limits.max_compute_workgroup_storage_size) continue;
+    WgslKernelSpec s = base;
+    s.tmpl = "gemv_q4_staged";
+    s.workgroup_size = uint32_t(wg);
+    for (const char* unused : {"TPR", "U", "U2", "U3", "U4", "RED_SIZE", "SUBGROUPS"}) s.values.erase(unused);
+    s.values["WG"] = wg;
+    s.values["XS_SIZE"] = xs;
+    s.values["SG_PART"] = sg_part;
+    s.values["FIN_SIZE"] = fin;
+    s.values["SG_MAX"] = 32;
+    s.values["NUM_WG"] = ceil_div(N, 4 * sets);
+    return s;
+  }
+  return std::nullopt;
 }
 
 void Planner::add_gemm(const std::string& name, const std::string& role, int64_t K, int64_t N, int64_t out_stride,

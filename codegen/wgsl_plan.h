@@ -38,6 +38,9 @@ struct WgslOptions {
   WgslLimits limits;
   WgslRope rope = WgslRope::Auto;
   uint32_t gemv_lanes = 0;  // lanes per row of the decode GEMVs; 0 = the planner's choice (a tuning knob)
+  // The staged GEMV (gemv_q4_staged.wgsl) as the subgroups stand-in of a q4f32_1 GEMV: Auto where it measured
+  // faster, Always wherever it fits the limits, Never (tuning knobs, and the tests' way to reach it).
+  enum class Staged { Auto, Always, Never } gemv_staged = Staged::Auto;
 };
 
 // One kernel to emit. `values` are the template's placeholders: booleans are section flags ({{#F}}…{{/F}}),

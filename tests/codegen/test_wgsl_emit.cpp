@@ -144,6 +144,35 @@ TEST(WgslSnapshot, ExtraVariantsMatchTheCommittedSnapshots) {
     d.values["NUM_WG"] = (d.values["N"].get<int64_t>() + 23) / 24;
     set_unroll(d, 4);
     ks.push_back(wgsl_emit_kernel(d, lim));
+    // The staged GEMV (gemv_q4_staged.wgsl), which the planner gives only larger shapes by default: every option
+    // of the fixture's GEMVs (norm folded in, bias, gate|up, residual accumulate) plus a soft-capped head, and its
+    // reduction without subgroupAdd (SG_MAX = 1: no adapter's subgroups qualify, as where they are wider than a
+    // row set or not contiguous runs of lanes) at K = 1024, where every lane of a row set holds a sum.
+    if (!f16) {
+      WgslOptions always;
+      always.gemv_staged = WgslOptions::Staged::Always;
+      const WgslPlan sp = plan_wgsl_kernels(fixture_config("qwen2"), s, always);
+      auto staged = [&](const std::string& n) {
+        for (const WgslKernelSpec& k : sp.kernels)
+          if (k.name == n && k.tmpl == "gemv_q4_staged") return k;
+        throw Error("no staged kernel " + n);
+      };
+      for (const char* g : {"gemv_qkv", "gemv_o", "gemv_gate_up", "gemv_down", "gemv_lm_head"}) {
+        WgslKernelSpec st = staged(std::string(g) + "_sg");
+        st.name = std::string(g) + "_staged";
+        st.values["KERNEL"] = st.name;
+        if (st.name == "gemv_lm_head_staged") st.values["SOFTCAP"] = true, st.values["CAP"] = 3.0f;
+        ks.push_back(wgsl_emit_kernel(st, lim));
+      }
+      WgslKernelSpec fb = staged("gemv_gate_up_sg");
+      fb.name = "gemv_gate_up_staged_fallback";
+      fb.values["KERNEL"] = fb.name;
+      fb.values["SG_MAX"] = 1;
+      fb.values["K"] = 1024;
+      fb.values["GROUPS"] = 32;
+      fb.values["XS_SIZE"] = std::max<int64_t>(1024 / 4, (fb.values["SLOTS"].get<int64_t>() * fb.workgroup_size + 3) / 4);
+      ks.push_back(wgsl_emit_kernel(fb, lim));
+    }
     // cos/sin in the shader (WgslRope::Inline) instead of the runtime's table.
     WgslKernelSpec ri = find("rope_kv_full");
     ri.name = "rope_kv_inline" + sfx;
@@ -436,6 +465,29 @@ TEST(WgslPlan, GemvRunsCoverEachRowWithoutWholeEmptySlots) {
   const json forced = wgsl_gemv_tiling(3072, 9216, false, true, lim, 32);
   EXPECT_EQ(forced["TPR"].get<int>(), 32);
   EXPECT_EQ(forced["U"].get<int>(), 4);  // 384 words: 3 runs of 4 x 32
+}
+
+// Which GEMVs get the staged subgroups stand-in by default (the shapes where it measured faster on an H200), on
+// the benches' real configs: Phi-3.5-mini's qkv, gate_up and lm_head (96 groups a row, >= 4096 rows), not its
+// o_proj (3072 rows) or down (K = 8192: x does not fit 16 KB); of Qwen2.5-0.5B only the 151 936-row head.
+TEST(WgslPlan, StagedGemvGoesWhereItMeasuredFaster) {
+  auto staged_sg = [](const std::string& model, WgslOptions::Staged mode) {
+    WgslOptions o;
+    o.gemv_staged = mode;
+    const WgslPlan p = plan_wgsl_kernels(load_config(std::string(SLM_FIXTURES) + "/../../benches/web/configs/" + model),
+                                         quant::Scheme::Q4F32_1, o);
+    std::set<std::string> names;
+    for (const WgslKernelSpec& k : p.kernels)
+      if (k.tmpl == "gemv_q4_staged") names.insert(k.name);
+    return names;
+  };
+  using S = WgslOptions::Staged;
+  EXPECT_EQ(staged_sg("phi-3.5-mini", S::Auto),
+            (std::set<std::string>{"gemv_qkv_sg", "gemv_gate_up_sg", "gemv_lm_head_sg"}));
+  EXPECT_EQ(staged_sg("qwen2.5-0.5b", S::Auto), (std::set<std::string>{"gemv_lm_head_sg"}));
+  EXPECT_EQ(staged_sg("phi-3.5-mini", S::Always),
+            (std::set<std::string>{"gemv_qkv_sg", "gemv_o_sg", "gemv_gate_up_sg", "gemv_lm_head_sg"}));
+  EXPECT_TRUE(staged_sg("phi-3.5-mini", S::Never).empty());
 }
 
 TEST(WgslWrite, KernelsFolderIsReplacedWhole) {

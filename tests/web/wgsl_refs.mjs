@@ -444,6 +444,7 @@ async function sample(ctx) {
 
 export const CASES = {
   'gemv_q4.wgsl': gemv,
+  'gemv_q4_staged.wgsl': gemv,
   'gemm_q4.wgsl': gemm,
   'embed_q4.wgsl': embedQ4,
   'embed_dense.wgsl': embedDense,
