@@ -168,8 +168,8 @@ bool Planner::use_staged(int64_t K, int64_t N) const {
 
 // gemv_q4_staged.wgsl for a q4f32_1 GEMV whose x fits in workgroup memory: the largest workgroup (256 down to 32
 // lanes, 4 rows a 32-lane row set) whose staged x (also the fallback reduction's room for the lanes' SLOTS sums),
-// subgroup partials and row-set sums fit the limit. Measured on an H200
-// against gemv_q4's subgroup kernel (docs/performance.md). nullopt where nothing fits: the caller keeps that one.
+// subgroup partials and row-set sums fit the limit; nullopt where none fits (the caller keeps gemv_q4's kernel).
+// Its lanes per row are 32 whatever --gemv-lanes says (that knob tunes gemv_q4).
 std::optional<WgslKernelSpec> Planner::staged_gemv(const WgslKernelSpec& base, int64_t K, int64_t N) const {
   const int64_t slots = base.values["SLOTS"].get<int64_t>();
   for (int64_t wg = wgsl_workgroup_size(256, opt.limits); wg >= 32; wg /= 2) {

@@ -37,11 +37,17 @@ void check_program(const std::string& family, quant::Scheme scheme, size_t per_l
     for (const json& b : k["bindings"]) {
       ASSERT_TRUE(st["bind"].contains(b["name"])) << st["kernel"] << "." << b["name"];
       const json& src = st["bind"][b["name"].get<std::string>()];
-      if (src.contains("buffer")) EXPECT_TRUE(buffers.count(src["buffer"])) << src;
-      else EXPECT_TRUE(params.count(src["param"])) << st["kernel"] << " binds " << src["param"] << ", which the export does not write";
+      if (src.contains("buffer")) {
+        EXPECT_TRUE(buffers.count(src["buffer"])) << src;
+      } else {
+        EXPECT_TRUE(params.count(src["param"])) << st["kernel"] << " binds " << src["param"] << ", which the export does not write";
+      }
     }
-    if (!k["uniform"].is_null() && k["template"] != "sample.wgsl")  // the runtime packs the sampling uniform
-      for (const json& f : k["uniform"]["fields"]) EXPECT_TRUE(st["uniform"].contains(f["name"])) << st["kernel"] << "." << f["name"];
+    if (!k["uniform"].is_null() && k["template"] != "sample.wgsl") {  // the runtime packs the sampling uniform
+      for (const json& f : k["uniform"]["fields"]) {
+        EXPECT_TRUE(st["uniform"].contains(f["name"])) << st["kernel"] << "." << f["name"];
+      }
+    }
   };
   for (const char* part : {"prefill", "decode"})
     for (const json& st : prog[part]) check_step(st);
@@ -66,9 +72,11 @@ void check_program(const std::string& family, quant::Scheme scheme, size_t per_l
   EXPECT_EQ(prog["context_window"], c.max_position_embeddings);
   // Each layer's cache is written and read by its own kernels (rope_kv and attention in prefill, the split
   // attention in decode).
-  for (const json& st : prog["decode"])
-    if (st.contains("layer") && st["bind"].contains("k_cache"))
+  for (const json& st : prog["decode"]) {
+    if (st.contains("layer") && st["bind"].contains("k_cache")) {
       EXPECT_EQ(st["bind"]["k_cache"]["buffer"], "k_cache." + std::to_string(st["layer"].get<int64_t>()));
+    }
+  }
 }
 
 TEST(WgslProgram, StepsBindEveryBindingToABufferOrAnExportedParameter) {
