@@ -48,11 +48,7 @@ var<workgroup> sg_scattered: atomic<u32>;       // 1: some subgroup is not a con
 {{#GATED}}
 {{>act}}
 {{/GATED}}
-{{#SOFTCAP}}
-fn tanh_cap(x: f32) -> f32 {
-  return tanh(clamp(x, -15.0, 15.0));
-}
-{{/SOFTCAP}}
+{{>gemv_store_row}}
 
 {{#F16}}
 // (code - 7) for the 4 codes at bits [sh, sh + 16) of a word, exact (2^23 + c and 2^23 + 7 are f32 integers).
@@ -67,17 +63,7 @@ fn dq(w: u32, sh: u32, s: f16) -> vec4<f32> {
 {{/F16}}
 
 {{^F16}}
-// Codes 0-3 of a word (and 4-7 of w >> 16) decoded in place, without shifts: (w & 0xF·16^i) | 0x4B000000 is the
-// f32 2^23 + c·16^i, and subtracting 2^23 + 7·16^i leaves (c - 7)·16^i exactly. x is pre-scaled by 16^-i
-// (XSCALE, exact powers of two), so each product is (c - 7)·x with the same rounding as a plain dequantisation.
-const NIB = vec4<u32>(0xFu, 0xF0u, 0xF00u, 0xF000u);
-const BIAS7 = vec4<f32>(8388615.0, 8388720.0, 8390400.0, 8417280.0);
-const XSCALE = vec4<f32>(1.0, 0.0625, 0.00390625, 0.000244140625);
-fn word_dot(w: u32, xa: vec4<f32>, xb: vec4<f32>) -> f32 {
-  let lo = bitcast<vec4<f32>>((vec4<u32>(w) & NIB) | vec4<u32>(0x4B000000u)) - BIAS7;
-  let hi = bitcast<vec4<f32>>((vec4<u32>(w >> 16u) & NIB) | vec4<u32>(0x4B000000u)) - BIAS7;
-  return dot(lo, xa) + dot(hi, xb);
-}
+{{>q4_word_dot_f32}}
 {{/F16}}
 {{#F16}}
 // dq(W)[row, 8q .. 8q+8) · x[8q .. 8q+8) for word q of a row (codes 0-3 with xa, 4-7 with xb).
@@ -240,31 +226,15 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
     let r = i % R;
     let set0 = (i / R) * TPR;  // lane 0 of the row's set holds the sums
     if (row < N) {
-      var v = red[r * WG + set0];
-{{#NORM_IN}}
-      let rms = 1.0 / sqrt(red[(SLOTS - 1u) * WG + set0] / f32(K) + EPS);
-      v = v * rms;
-{{/NORM_IN}}
-{{#BIAS}}
-      v = v + f32(bias[row]);
-{{/BIAS}}
+      var up = 0.0;
 {{#GATED}}
-{{#NORM_IN}}
-      v = act(v) * (red[(R + r) * WG + set0] * rms);
-{{/NORM_IN}}
-{{^NORM_IN}}
-      v = act(v) * red[(R + r) * WG + set0];
-{{/NORM_IN}}
+      up = red[(R + r) * WG + set0];
 {{/GATED}}
-{{#SOFTCAP}}
-      v = tanh_cap(v / CAP) * CAP;
-{{/SOFTCAP}}
-{{#ACCUMULATE}}
-      y[OUT_OFFSET + row] = y[OUT_OFFSET + row] + v;
-{{/ACCUMULATE}}
-{{^ACCUMULATE}}
-      y[OUT_OFFSET + row] = v;
-{{/ACCUMULATE}}
+      var rms = 1.0;
+{{#NORM_IN}}
+      rms = 1.0 / sqrt(red[(SLOTS - 1u) * WG + set0] / f32(K) + EPS);
+{{/NORM_IN}}
+      store_row(row, red[r * WG + set0], up, rms);
     }
   }
 }

@@ -42,22 +42,9 @@ var<workgroup> sg_scattered: atomic<u32>;             // 1: subgroups are not co
 {{#GATED}}
 {{>act}}
 {{/GATED}}
-{{#SOFTCAP}}
-fn tanh_cap(x: f32) -> f32 {
-  return tanh(clamp(x, -15.0, 15.0));
-}
-{{/SOFTCAP}}
+{{>gemv_store_row}}
 
-// gemv_q4.wgsl's decoding: (w & 0xF·16^i) | 0x4B000000 is the f32 2^23 + c·16^i, and subtracting 2^23 + 7·16^i
-// leaves (c - 7)·16^i exactly; xs is pre-scaled by 16^-i (exact powers of two).
-const NIB = vec4<u32>(0xFu, 0xF0u, 0xF00u, 0xF000u);
-const BIAS7 = vec4<f32>(8388615.0, 8388720.0, 8390400.0, 8417280.0);
-const XSCALE = vec4<f32>(1.0, 0.0625, 0.00390625, 0.000244140625);
-fn word_dot(w: u32, xa: vec4<f32>, xb: vec4<f32>) -> f32 {
-  let lo = bitcast<vec4<f32>>((vec4<u32>(w) & NIB) | vec4<u32>(0x4B000000u)) - BIAS7;
-  let hi = bitcast<vec4<f32>>((vec4<u32>(w >> 16u) & NIB) | vec4<u32>(0x4B000000u)) - BIAS7;
-  return dot(lo, xa) + dot(hi, xb);
-}
+{{>q4_word_dot_f32}}
 
 // Group g of row r against the staged x (v0-v7): its 32 codes, times the group's scale.
 fn group_dot(r: u32, g: u32, v0: vec4<f32>, v1: vec4<f32>, v2: vec4<f32>, v3: vec4<f32>, v4: vec4<f32>,
@@ -183,34 +170,18 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
   }
   let rms = 1.0 / sqrt(sumsq / f32(K) + EPS);
 {{/NORM_IN}}
+{{^NORM_IN}}
+  let rms = 1.0;
+{{/NORM_IN}}
   for (var i = lid; i < RPW; i += WG) {
     let row = blk * RPW + i;
     let at = (i / R) * SLOTS + i % R;
     if (row < N) {
-      var v = fin[at];
-{{#NORM_IN}}
-      v = v * rms;
-{{/NORM_IN}}
-{{#BIAS}}
-      v = v + f32(bias[row]);
-{{/BIAS}}
+      var up = 0.0;
 {{#GATED}}
-{{#NORM_IN}}
-      v = act(v) * (fin[at + R] * rms);
-{{/NORM_IN}}
-{{^NORM_IN}}
-      v = act(v) * fin[at + R];
-{{/NORM_IN}}
+      up = fin[at + R];
 {{/GATED}}
-{{#SOFTCAP}}
-      v = tanh_cap(v / CAP) * CAP;
-{{/SOFTCAP}}
-{{#ACCUMULATE}}
-      y[OUT_OFFSET + row] = y[OUT_OFFSET + row] + v;
-{{/ACCUMULATE}}
-{{^ACCUMULATE}}
-      y[OUT_OFFSET + row] = v;
-{{/ACCUMULATE}}
+      store_row(row, fin[at], up, rms);
     }
   }
 }
