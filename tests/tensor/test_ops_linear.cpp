@@ -99,6 +99,9 @@ INSTANTIATE_TEST_SUITE_P(Shapes, LinearShapes,
                          ::testing::Values(std::make_tuple(1, 1, 1), std::make_tuple(1, 17, 5),
                                            std::make_tuple(1, 16, 4), std::make_tuple(1, 33, 7),
                                            std::make_tuple(1, 896, 257), std::make_tuple(1, 896, 4864),
+                                           // the GEMV's row-by-row loops with their tails, and its
+                                           // interleaved one (x past 16 KB in f32 and in bf16)
+                                           std::make_tuple(1, 200, 7), std::make_tuple(1, 8200, 9),
                                            std::make_tuple(2, 3, 2), std::make_tuple(3, 17, 5),
                                            std::make_tuple(7, 100, 31), std::make_tuple(64, 128, 96),
                                            std::make_tuple(33, 896, 67),
