@@ -7,9 +7,11 @@
 //   - dispatches, submits and read-back bytes per decoded token;
 //   - weight bytes per decoded token and the bound they imply (bytes ÷ the measured bandwidth), and the
 //     fraction of it reached;
-//   - per int4 GEMV kernel: GB/s of its weight stream, run alone back to back (R dispatches in one pass).
+//   - per int4 GEMV kernel: GB/s of its weight stream, run alone back to back (R dispatches in one pass);
+//   - (part floor) the program's floor: its decode steps as streaming reads of their weight bytes and empty
+//     dispatches, the best this dispatch structure allows on this GPU.
 //   node benches/web/bench_model_gpu.mjs DIR [--prefill 512] [--decode 128] [--context 2048] [--bw-mb 1024]
-//                                            [--label NAME] [--parts model,sampled,profile,sample,gemv]
+//                                            [--label NAME] [--parts model,sampled,profile,sample,gemv,floor]
 // Random weights: codes uniform, scales 1/(4·sqrt(K)) so activations stay finite; the speed of these kernels
 // does not depend on the values. Needs the npm `webgpu` package (on the GPU machine: .gpukit, docs/performance.md).
 import fs from 'node:fs';
@@ -85,6 +87,42 @@ function synthTensors() {
 }
 
 // Weight bytes a decode step reads: every bound parameter once, except the embedding gather (one row).
+async function dispatchFloor() {
+  const sink = device.createBuffer({ size: 16, usage: GPUBufferUsage.STORAGE });
+  const pipe = await pipeline(device, `
+@group(0) @binding(0) var<storage, read> a: array<vec4<u32>>;
+@group(0) @binding(1) var<storage, read_write> o: array<u32>;
+@compute @workgroup_size(256) fn main(@builtin(global_invocation_id) g: vec3<u32>, @builtin(num_workgroups) n: vec3<u32>) {
+  var acc = vec4<u32>(0u);
+  for (var i = g.x; i < arrayLength(&a); i += n.x * 256u) { acc ^= a[i]; }
+  if ((acc.x ^ acc.y ^ acc.z ^ acc.w) == 0x9e3779b9u) { o[0] = acc.x; }
+}`);
+  const buffers = [], steps = [];
+  let streamed = 0, streams = 0;
+  for (const st of manifest.program.decode) {
+    let bytes = 0;
+    for (const src of Object.values(st.bind)) {
+      if (!src.param) continue;
+      const t = tensors.get(src.param);
+      bytes += st.kernel === 'embed' ? t.bytes.byteLength / manifest.constants.V : t.bytes.byteLength;
+    }
+    const weighty = bytes > 0;
+    const size = weighty ? Math.ceil(bytes / 16) * 16 : 16;
+    const buf = device.createBuffer({ size, usage: GPUBufferUsage.STORAGE });
+    buffers.push(buf);
+    if (weighty) { streamed += size; ++streams; }
+    const bg = device.createBindGroup({ layout: pipe.getBindGroupLayout(0), entries: [
+      { binding: 0, resource: { buffer: buf } }, { binding: 1, resource: { buffer: sink } }] });
+    steps.push({ pipe, bg, grid: weighty ? Math.min(4096, Math.ceil(size / 16 / 256)) : 1 });
+  }
+  const s = await perCallSteps(device, steps, { reps: 20, rounds: 5, warm: 2 });
+  for (const b of [...buffers, sink]) b.destroy();
+  const boundTokS = bw * 1e9 / decodeWeightBytes(tensors);
+  return { dispatches_per_token: steps.length, streaming_dispatches: streams, streamed_MB: streamed / 1e6,
+           floor_ms_per_token: s * 1000, floor_tok_s: 1 / s, bound_tok_s: boundTokS, floor_fraction_of_bound: 1 / s / boundTokS,
+           note: 'decode program with weight steps as streaming reads of their bytes and the rest as empty dispatches, one pass' };
+}
+
 function decodeWeightBytes(tensors) {
   const seen = new Set();
   let total = 0;
@@ -239,6 +277,12 @@ if (ts && parts.has('profile')) {
          kernels: Object.fromEntries(rows.map(([k, us]) => [k, +us.toFixed(1)])) });
   pm.dispose();
 }
+// The dispatch program's floor: the decode program with every weight-reading step replaced by the streaming
+// peer over the same bytes (fresh buffers per step, so nothing is served from L2) and every other step by an
+// empty one-workgroup dispatch, all dependent as the real ones are (each writes the same buffer). What a token
+// would cost if every GEMV streamed its weights at the peer's speed and attention, norms and the head's pick
+// were free: the best this program structure can do on this GPU.
+if (parts.has('floor')) emit({ what: 'floor', ...(await dispatchFloor()) });
 if (parts.has('sample')) for (const kind of ['flat', 'peaked']) emit({ what: 'sample', ...(await sampleKernel(kind)) });
 for (const base of ['gemv_qkv', 'gemv_o', 'gemv_gate_up', 'gemv_down', 'gemv_lm_head'])
   for (const name of [base, ...(sg ? [`${base}_sg`] : [])])
