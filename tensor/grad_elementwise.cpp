@@ -175,7 +175,10 @@ namespace {
 #ifdef __AVX512F__
 float row_max(const float* l, int64_t V) {
   __m512 m = _mm512_set1_ps(-INFINITY);
-  for (int64_t c = 0; c < V; c += 16) m = _mm512_mask_max_ps(m, tail_mask(V - c), m, _mm512_loadu_ps(l + c));
+  for (int64_t c = 0; c < V; c += 16) {  // the tail's load is masked too: it must not read past the row
+    const __mmask16 k = tail_mask(V - c);
+    m = _mm512_mask_max_ps(m, k, m, _mm512_maskz_loadu_ps(k, l + c));
+  }
   return _mm512_reduce_max_ps(m);
 }
 
