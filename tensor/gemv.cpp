@@ -1,6 +1,6 @@
 // Decode GEMV y (N) = w (N, K) · x (K) for linear with T == 1, AVX-512 with a scalar fallback.
 // A block of four rows is read row after row (or, for long rows, side by side sharing each load of x: see
-// kMaxSequentialXBytes); K tails use masked loads, so any K works. BF16 weights meet x (already
+// rows_in_sequence); K tails use masked loads, so any K works. BF16 weights meet x (already
 // rounded to bf16 by the caller) either through vdpbf16ps (AVX512_BF16) or widened to f32 with a 16-bit shift;
 // both accumulate exact bf16 products in f32 lanes: the semantics of linear_ref (tensor/ref/matmul_ref.cpp) up
 // to summation order.
@@ -142,10 +142,11 @@ void for_row_blocks(int64_t K, int64_t N, Rows rows_fn) {
 // Rows one after the other while x stays in L1 beside the weight stream (at most half of a 32 KB L1d);
 // interleaved above that (f32 down_proj, K = 4864 and x 19 KB, measured no faster row by row on the Zen 4 EPYC).
 constexpr int64_t kMaxSequentialXBytes = 16 << 10;
+inline bool rows_in_sequence(int64_t x_bytes) { return x_bytes <= kMaxSequentialXBytes; }
 
 template <class W>
 void gemv_rows(const float* x, const W* w, float* y, int64_t K, int64_t N) {
-  if (K * int64_t(sizeof(float)) <= kMaxSequentialXBytes)
+  if (rows_in_sequence(K * int64_t(sizeof(float))))
     for_row_blocks(K, N, [&](int64_t n0, int64_t rows) { dot_rows(x, w + n0 * K, y + n0, K, rows); });
   else
     for_row_blocks(K, N, [&](int64_t n0, int64_t rows) { dot_rows_interleaved(x, w + n0 * K, y + n0, K, rows); });
@@ -163,7 +164,7 @@ void gemv_bf16(const float* x, const uint16_t* w, float* y, int64_t K, int64_t N
 #if defined(__AVX512BF16__)
   std::vector<uint16_t> xb(static_cast<size_t>(K));
   for (int64_t k = 0; k < K; ++k) xb[size_t(k)] = f32_to_bf16(x[k]);  // exact: x holds bf16 values
-  if (K * 2 <= kMaxSequentialXBytes)
+  if (rows_in_sequence(K * int64_t(sizeof(uint16_t))))
     for_row_blocks(K, N, [&](int64_t n0, int64_t rows) { dot_rows_dpbf16(xb.data(), w + n0 * K, y + n0, K, rows); });
   else
     for_row_blocks(

@@ -58,12 +58,10 @@ export async function bindManifestKernel(device, k, code) {
   return { pipe, bg, grid: evalExpr(k.grid, { T: 1 }), weightBytes };
 }
 
-// The peer: seconds per call of a streaming read of `bytes` (one buffer of that size, vec4<u32> loads XORed,
-// at most 4096 workgroups of 256 lanes looping over it; nothing written unless a sum hits a sentinel).
-export async function streamSeconds(device, bytes, opts) {
-  const src = device.createBuffer({ size: Math.ceil(bytes / 16) * 16, usage: GPUBufferUsage.STORAGE });
-  const sink = device.createBuffer({ size: 16, usage: GPUBufferUsage.STORAGE });
-  const pipe = await pipeline(device, `
+// The streaming-read kernel the peer and the floor use: binding 0 a buffer of vec4<u32> XORed by a grid of
+// 256-lane workgroups looping over it, binding 1 a sink written only if a sum hits a sentinel.
+export function streamPipeline(device) {
+  return pipeline(device, `
 @group(0) @binding(0) var<storage, read> a: array<vec4<u32>>;
 @group(0) @binding(1) var<storage, read_write> o: array<u32>;
 @compute @workgroup_size(256) fn main(@builtin(global_invocation_id) g: vec3<u32>, @builtin(num_workgroups) n: vec3<u32>) {
@@ -71,9 +69,19 @@ export async function streamSeconds(device, bytes, opts) {
   for (var i = g.x; i < arrayLength(&a); i += n.x * 256u) { acc ^= a[i]; }
   if ((acc.x ^ acc.y ^ acc.z ^ acc.w) == 0x9e3779b9u) { o[0] = acc.x; }
 }`);
+}
+
+// Workgroups of streamPipeline for a buffer of `bytes`: at most 4096, one vec4 a lane a pass.
+export const streamGrid = (bytes) => Math.min(4096, Math.ceil(bytes / 16 / 256));
+
+// The peer: seconds per call of a streaming read of `bytes` (one buffer of that size, streamPipeline).
+export async function streamSeconds(device, bytes, opts) {
+  const src = device.createBuffer({ size: Math.ceil(bytes / 16) * 16, usage: GPUBufferUsage.STORAGE });
+  const sink = device.createBuffer({ size: 16, usage: GPUBufferUsage.STORAGE });
+  const pipe = await streamPipeline(device);
   const bg = device.createBindGroup({ layout: pipe.getBindGroupLayout(0), entries: [
     { binding: 0, resource: { buffer: src } }, { binding: 1, resource: { buffer: sink } }] });
-  const s = await perCall(device, pipe, bg, Math.min(4096, Math.ceil(bytes / 16 / 256)), opts);
+  const s = await perCall(device, pipe, bg, streamGrid(bytes), opts);
   src.destroy();
   sink.destroy();
   return s;
